@@ -1,0 +1,1 @@
+"""AWS Lambda handlers: token issuance, session logs, analytics, LiveKit webhooks."""

@@ -1,0 +1,1 @@
+"""Pydantic models shared across the API boundary (the worker imports these too)."""
