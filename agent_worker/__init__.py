@@ -1,0 +1,1 @@
+"""The LiveKit voice agent: persona, memory, providers and telemetry on livekit-agents."""

@@ -1,0 +1,90 @@
+"""Command line: ``python -m agent_worker dev|start|call|flush-spool``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent_worker.settings import WorkerSettings, config_error_line, get_settings
+
+EXIT_CONFIG = 2
+EXIT_INPUT = 3
+EXIT_NO_SPEECH = 4
+
+
+def _load_settings() -> WorkerSettings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        print(config_error_line(exc), file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _call(argv: list[str]) -> int:
+    from agent_worker.audio_files import AudioFileError
+    from agent_worker.wav_call import run_call
+
+    parser = argparse.ArgumentParser(prog="python -m agent_worker call",
+                                     description="One voice turn from a WAV file, no room needed.")
+    parser.add_argument("--in", dest="in_path", type=Path, required=True, help="the caller's speech")
+    parser.add_argument("--out", dest="out_path", type=Path, required=True, help="the agent's reply")
+    parser.add_argument("--lang", choices=["zh", "en"], default=None)
+    args = parser.parse_args(argv)
+    settings = _load_settings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The file sink has no pause and no request ids; livekit's notices about that are noise here.
+    logging.getLogger("livekit.agents").setLevel(logging.ERROR)
+    try:
+        result = asyncio.run(run_call(settings, args.in_path, args.out_path,
+                                      args.lang or settings.default_language,
+                                      printer=lambda line: print(line, flush=True)))
+    except AudioFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if not result.heard_speech:
+        print("no speech heard", flush=True)
+        return EXIT_NO_SPEECH
+    return 0
+
+
+def _flush_spool() -> int:
+    from agent_worker.telemetry import SessionLogSender, Spool, resend_spooled
+
+    settings = _load_settings()
+    if not settings.functions_api_url:
+        print("FUNCTIONS_API_URL is not set: nowhere to send", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def run() -> int:
+        sender = SessionLogSender(settings.functions_api_url or "", settings.session_log_secret.get_secret_value())
+        try:
+            return await resend_spooled(sender, Spool(settings.telemetry_spool_dir))
+        finally:
+            await sender.aclose()
+
+    print(f"delivered {asyncio.run(run())} spooled events")
+    return 0
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    if argv and argv[0] == "call":
+        return _call(argv[1:])
+    if argv and argv[0] == "flush-spool":
+        return _flush_spool()
+    settings = _load_settings()
+    from livekit.agents import cli
+
+    from agent_worker.room_entry import build_server
+
+    cli.run_app(build_server(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Builds the ``AgentSession`` for one call: pipeline, turn handling, memory and observation."""
+
+from __future__ import annotations
+
+from livekit.agents import AgentSession
+from livekit.agents.voice.turn import TurnHandlingOptions
+
+from agent_worker.agent import VoiceAgent
+from agent_worker.persona import get_persona
+from agent_worker.providers import Pipeline, build_pipeline
+from agent_worker.settings import Language, WorkerSettings
+
+
+def turn_handling(settings: WorkerSettings) -> TurnHandlingOptions:
+    return TurnHandlingOptions(
+        turn_detection="vad",
+        endpointing={"mode": "fixed", "min_delay": settings.min_endpointing_delay,
+                     "max_delay": settings.max_endpointing_delay},
+        interruption={
+            "enabled": settings.allow_interruptions,
+            "mode": "vad",
+            "min_duration": settings.min_interruption_duration,
+            "resume_false_interruption": settings.resume_false_interruption,
+            "false_interruption_timeout": settings.false_interruption_timeout,
+        },
+        preemptive_generation={"enabled": settings.preemptive_generation},
+    )
+
+
+def build_session(settings: WorkerSettings, pipeline: Pipeline) -> AgentSession:
+    return AgentSession(
+        vad=pipeline.vad,
+        stt=pipeline.stt,
+        llm=pipeline.llm,
+        tts=pipeline.tts,
+        turn_handling=turn_handling(settings),
+        # An interrupted reply is written back to the context as only the words already played: the
+        # session aligns text to playout (TranscriptSynchronizer), so nothing here has to.
+        user_away_timeout=None,
+    )
+
+
+def build_agent(settings: WorkerSettings, language: Language, persona: str | None, greet: bool) -> VoiceAgent:
+    return VoiceAgent(persona=get_persona(persona or settings.persona), language=language,
+                      memory_turns=settings.memory_turns, greet=greet)
+
+
+def new_call(settings: WorkerSettings, language: Language, persona: str | None,
+             greet: bool) -> tuple[AgentSession, VoiceAgent]:
+    pipeline = build_pipeline(settings, language)
+    return build_session(settings, pipeline), build_agent(settings, language, persona, greet)

@@ -1,0 +1,142 @@
+"""The worker's configuration: one typed object read from the environment (and an optional .env).
+
+Everything that differs between a laptop and production is a field here; nothing else reads os.environ.
+Invalid combinations fail at start-up with one line naming the setting (see ``config_error_line``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["zh", "en"]
+
+OPENAI_VOICES = frozenset(
+    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+     "marin", "cedar"}
+)
+# Azure neural voice names look like "zh-CN-XiaoxiaoNeural"; the locale must match the language it serves.
+_AZURE_VOICE = re.compile(r"^(?P<locale>[a-z]{2,3}-[A-Z]{2}(?:-[A-Za-z]+)?)-[A-Za-z]+(?:Multilingual)?Neural(?:HD)?$")
+
+
+class Provider(StrEnum):
+    LOCAL = "local"
+    OPENAI = "openai"
+    AZURE = "azure"
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # LiveKit (a dev SFU locally, LiveKit Cloud or livekit-server in production)
+    livekit_url: str = "ws://127.0.0.1:7880"
+    livekit_api_key: str = "devkey"
+    livekit_api_secret: SecretStr = SecretStr("secret")
+    agent_name: str = Field("voicecall-agent", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    idle_processes: int = Field(1, ge=0, le=32, description="prewarmed job processes kept ready")
+    process_init_timeout: float = Field(120.0, gt=0, description="seconds a job process may take to load models")
+
+    # Providers per stage; any mix is allowed
+    stt_provider: Provider = Provider.LOCAL
+    llm_provider: Provider = Provider.LOCAL
+    tts_provider: Provider = Provider.LOCAL
+    fallback_to_local: bool = Field(True, description="wrap cloud stages in fallback adapters to local")
+
+    # Conversation
+    default_language: Language = "en"
+    persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
+    memory_turns: int = Field(10, ge=1, le=200, description="user+agent turns kept in the LLM context")
+    max_reply_tokens: int = Field(120, ge=16, le=2048)
+
+    # Turn taking (livekit-agents TurnHandlingOptions)
+    min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0)
+    max_endpointing_delay: float = Field(3.0, ge=0.1, le=30.0)
+    allow_interruptions: bool = True
+    min_interruption_duration: float = Field(0.5, ge=0.0, le=5.0)
+    false_interruption_timeout: float | None = Field(2.0, ge=0.1, le=30.0)
+    resume_false_interruption: bool = True
+    preemptive_generation: bool = True
+    vad_min_silence_duration: float = Field(0.4, ge=0.05, le=3.0)
+
+    # OpenAI (or any OpenAI-compatible server through OPENAI_BASE_URL)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_llm_model: str = "gpt-4.1-mini"
+    openai_stt_model: str = "gpt-4o-mini-transcribe"
+    openai_tts_model: str = "gpt-4o-mini-tts"
+    openai_tts_voice: str = "alloy"
+
+    # Azure Speech
+    azure_speech_key: SecretStr | None = None
+    azure_speech_region: str | None = None
+    azure_speech_endpoint: str | None = None
+    azure_voice_en: str = "en-US-JennyNeural"
+    azure_voice_zh: str = "zh-CN-XiaoxiaoNeural"
+
+    # Offline models (weights ship in packages; a path points at a larger model)
+    local_stt_model: str | None = Field(None, description="faster-whisper model dir; default: packaged")
+    local_llm_model: str | None = Field(None, description="LLM weights path; default: packaged")
+    local_tts_voice_en: str | None = None
+    local_tts_voice_zh: str | None = None
+    local_threads: int = Field(2, ge=1, le=64)
+
+    # Telemetry to the functions API
+    functions_api_url: str | None = "http://127.0.0.1:3000"
+    session_log_secret: SecretStr = SecretStr("dev-session-log-secret")
+    telemetry_spool_dir: Path = Path("var/telemetry-spool")
+    telemetry_batch_size: int = Field(20, ge=1, le=100)
+    telemetry_flush_interval: float = Field(1.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _check_providers(self) -> WorkerSettings:
+        stages = {"STT_PROVIDER": self.stt_provider, "LLM_PROVIDER": self.llm_provider,
+                  "TTS_PROVIDER": self.tts_provider}
+        if Provider.AZURE == self.llm_provider:
+            raise ValueError("LLM_PROVIDER: azure offers speech only; choose local or openai")
+        for env, provider in stages.items():
+            if provider is Provider.OPENAI and not self.openai_api_key:
+                raise ValueError(f"OPENAI_API_KEY: required when {env}=openai")
+            if provider is Provider.AZURE and not self.azure_speech_key:
+                raise ValueError(f"AZURE_SPEECH_KEY: required when {env}=azure")
+            if provider is Provider.AZURE and not (self.azure_speech_region or self.azure_speech_endpoint):
+                raise ValueError(f"AZURE_SPEECH_REGION: required (or AZURE_SPEECH_ENDPOINT) when {env}=azure")
+        if self.tts_provider is Provider.OPENAI and self.openai_tts_voice not in OPENAI_VOICES:
+            raise ValueError(
+                f"OPENAI_TTS_VOICE: unknown voice {self.openai_tts_voice!r}; one of {sorted(OPENAI_VOICES)}"
+            )
+        if self.tts_provider is Provider.AZURE:
+            for env, voice, prefix in (("AZURE_VOICE_EN", self.azure_voice_en, "en-"),
+                                       ("AZURE_VOICE_ZH", self.azure_voice_zh, "zh-")):
+                m = _AZURE_VOICE.match(voice)
+                if not m or not m.group("locale").startswith(prefix):
+                    raise ValueError(
+                        f"{env}: {voice!r} is not an Azure neural voice for {prefix[:-1]} "
+                        f"(e.g. {'en-US-JennyNeural' if prefix == 'en-' else 'zh-CN-XiaoxiaoNeural'})"
+                    )
+        if self.min_endpointing_delay > self.max_endpointing_delay:
+            raise ValueError("MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY")
+        return self
+
+    def providers(self) -> dict[str, str]:
+        return {"stt": self.stt_provider.value, "llm": self.llm_provider.value, "tts": self.tts_provider.value}
+
+
+def config_error_line(exc: ValidationError) -> str:
+    """One readable line per problem, naming the environment variable."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]).upper()
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "configuration error: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> WorkerSettings:
+    return WorkerSettings()

@@ -1,0 +1,136 @@
+"""Building blocks shared by every Lambda: the resolver with our error mapping, and the Lambda entry
+point with logging (correlation id = API Gateway request id), EMF metrics, tracing and the body limit.
+
+Error policy: every client mistake becomes a 4xx JSON ``{"error": code, "detail": ...}``; an unexpected
+failure becomes a 500 JSON without internals (the stack trace goes to the log only).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.errors import ApiError
+from functions.observability import logger, metrics, tracer
+from functions.settings import get_settings
+
+# A pre-check sees the raw API Gateway event before routing/validation (e.g. size and signature) and
+# returns a ready response to stop the request, or None to let it through.
+PreCheck = Callable[[dict[str, Any], bytes], dict[str, Any] | None]
+
+
+def json_response(status: int, error: str, detail: Any = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": error, "detail": detail},
+    )
+
+
+def raw_error(status: int, error: str, detail: Any = None) -> dict[str, Any]:
+    """An API Gateway (payload v2) response built without the resolver, for pre-checks."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": error, "detail": detail}),
+        "isBase64Encoded": False,
+    }
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body, validate=True)
+    return body.encode() if isinstance(body, str) else b""
+
+
+def _correlation_header(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    response = next_middleware(app)
+    correlation_id = logger.get_correlation_id()
+    if correlation_id:
+        response.headers["X-Correlation-Id"] = correlation_id
+    return response
+
+
+def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+    app.use(middlewares=[_correlation_header])
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        # loc/type/msg only: enough to fix the request, no echo of the input or of internals.
+        detail = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in exc.errors()]
+        return json_response(422, "validation_error", detail)
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return json_response(exc.status, exc.error, exc.detail)
+
+    @app.not_found
+    def _not_found(exc: NotFoundError) -> Response:
+        return json_response(404, "not_found", f"no route for {app.current_event.http_method} {app.current_event.path}")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        metrics.add_metric(name="UnhandledErrors", unit="Count", value=1)
+        return json_response(500, "internal_error", "unexpected server error; see logs by correlation id")
+
+    return app
+
+
+def check_body(event: dict[str, Any]) -> tuple[bytes | None, dict[str, Any] | None]:
+    """Size limit and encoding, before anything parses the body."""
+    limit = get_settings().max_body_bytes
+    encoded = event.get("body") or ""
+    # Base64 is 4/3 of the payload: reject obviously huge bodies before decoding them.
+    if isinstance(encoded, str) and len(encoded) > limit * 4 // 3 + 4:
+        return None, raw_error(413, "body_too_large", f"request body exceeds {limit} bytes")
+    try:
+        body = raw_body(event)
+    except (binascii.Error, ValueError):
+        return None, raw_error(400, "bad_body", "body is not valid base64")
+    if len(body) > limit:
+        return None, raw_error(413, "body_too_large", f"request body exceeds {limit} bytes")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, raw_error(400, "bad_body", "body must be UTF-8 JSON")
+    return body, None
+
+
+def make_handler(
+    app: APIGatewayHttpResolver, pre_checks: Iterable[PreCheck] = ()
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    checks = list(pre_checks)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        body, rejection = check_body(event)
+        if rejection is not None or body is None:
+            return rejection or raw_error(400, "bad_body", None)
+        if event.get("isBase64Encoded"):
+            # Hand the resolver plain text: its JSON parsing then never meets undecodable input.
+            event = {**event, "body": body.decode("utf-8"), "isBase64Encoded": False}
+        for check in checks:
+            stop = check(event, body)
+            if stop is not None:
+                return stop
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,34 @@
+"""Client errors as exceptions: routes raise ApiError, functions/api.py turns it into a JSON 4xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.models.api import ErrorBody
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def error_responses(*statuses: int) -> dict[int | str, Any]:
+    """OpenAPI `responses=` entries for the error statuses a route can return."""
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or invalid credentials or signature",
+        404: "Not found",
+        409: "Conflict",
+        413: "Body too large",
+        422: "Validation error",
+    }
+    return {
+        status: {
+            "description": descriptions.get(status, "Error"),
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        for status in statuses
+    }

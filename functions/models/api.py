@@ -1,0 +1,154 @@
+"""Request and response bodies of the HTTP API (the session-log batch lives in session_log.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from functions.models.session_log import Language
+
+# Room names are the session ids: lowercase, URL- and key-safe, no leading dash.
+ROOM_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{2,63}$"
+STAGES = (
+    "end_of_utterance_delay",
+    "transcription_delay",
+    "stt_duration",
+    "llm_ttft",
+    "tts_ttfb",
+    "voice_to_voice",
+)
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="Machine-readable error code, e.g. 'validation_error'.")
+    detail: Any = Field(default=None, description="Human-readable message or the list of validation errors.")
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=64, description="Display name of the caller.")]
+    language: Language = "en"
+    room: Annotated[str, Field(pattern=ROOM_NAME_PATTERN)] | None = Field(
+        default=None, description="Join this session instead of creating a new one."
+    )
+    access_code: Annotated[str, Field(max_length=128)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        # The name ends up in the token and in other participants' UIs: no control characters.
+        cleaned = "".join(ch for ch in value if ch.isprintable()).strip()
+        if not cleaned:
+            raise ValueError("name must contain printable characters")
+        return cleaned
+
+
+class TokenResponse(BaseModel):
+    url: str
+    token: str
+    room: str
+    identity: str
+
+
+class EventsAccepted(BaseModel):
+    session_id: str
+    received: int
+    stored: int
+    duplicates: int
+
+
+class TranscriptEntry(BaseModel):
+    event_id: str
+    ts: datetime
+    role: str
+    text: str
+    language: str | None = None
+    interrupted: bool = False
+    turn: int | None = None
+
+
+class TurnLatency(BaseModel):
+    event_id: str
+    ts: datetime
+    turn: int
+    interrupted: bool = False
+    end_of_utterance_delay: float | None = None
+    transcription_delay: float | None = None
+    stt_duration: float | None = None
+    llm_ttft: float | None = None
+    tts_ttfb: float | None = None
+    voice_to_voice: float | None = None
+
+
+class SessionError(BaseModel):
+    event_id: str
+    ts: datetime
+    stage: str
+    message: str
+    recoverable: bool
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    status: str = Field(description="'created' (token issued), 'active' or 'finished'.")
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    end_reason: str | None = None
+    language: str | None = None
+    persona: str | None = None
+    providers: dict[str, str] = Field(default_factory=dict)
+    participants: list[str] = Field(default_factory=list)
+
+
+class SessionDetail(SessionSummary):
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    turns: list[TurnLatency] = Field(default_factory=list)
+    errors: list[SessionError] = Field(default_factory=list)
+
+
+class SessionPage(BaseModel):
+    items: list[SessionSummary]
+    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= to get the next page.")
+
+
+class StageStats(BaseModel):
+    count: int
+    p50: float | None = None
+    p95: float | None = None
+    mean: float | None = None
+
+
+class PeriodStats(BaseModel):
+    sessions: int = 0
+    finished_sessions: int = 0
+    duration_s_total: float = 0.0
+    duration_s_p50: float | None = None
+    duration_s_p95: float | None = None
+    turns: int = 0
+    interruptions: int = 0
+    errors: int = 0
+    stages: dict[str, StageStats] = Field(default_factory=dict)
+
+
+class DayStats(PeriodStats):
+    day: date
+
+
+class AnalyticsReport(BaseModel):
+    from_day: date
+    to_day: date
+    lang: str | None = None
+    provider: str | None = None
+    overall: PeriodStats
+    days: list[DayStats]
+
+
+class WebhookAck(BaseModel):
+    event: str
+    room: str | None = None
+    applied: bool

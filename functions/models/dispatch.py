@@ -1,0 +1,27 @@
+"""Metadata the token carries to the agent (``roomConfig.agents[].metadata``), one definition for both sides."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class AgentDispatchMetadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    language: Literal["zh", "en"] = "en"
+    persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
+
+    @classmethod
+    def parse_lenient(cls, raw: str | None, default_language: Literal["zh", "en"] = "en") -> AgentDispatchMetadata:
+        """A malformed value must not end a call: fall back to defaults."""
+        try:
+            data = json.loads(raw) if raw else {}
+            if not isinstance(data, dict):
+                data = {}
+            data.setdefault("language", default_language)
+            return cls.model_validate(data)
+        except (ValueError, ValidationError):
+            return cls(language=default_language)

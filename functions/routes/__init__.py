@@ -1,0 +1,1 @@
+"""HTTP routes, one Router per Lambda function (see serverless.yml)."""

@@ -1,0 +1,92 @@
+"""POST /sessions/{id}/events: the agent worker's signed session log.
+
+The signature (functions/models/signing.py) is checked on the raw body before the body is parsed, so an
+unsigned caller learns nothing about the schema. Events are stored once each (see store/events.py).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from functions import secrets as runtime_secrets
+from functions.api import raw_error
+from functions.errors import ApiError, error_responses
+from functions.models.api import EventsAccepted
+from functions.models.session_log import SESSION_ID_PATTERN, EventBatch, SessionEnded, SessionStarted
+from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from functions.observability import logger, metrics
+from functions.settings import get_settings
+from functions.store.events import store_events
+from functions.store.sessions import update_session
+from functions.store.tables import iso
+
+router = Router()
+
+_EVENTS_PATH = re.compile(r"^/sessions/[^/]+/events/?$")
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def verify_signature(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
+    """Pre-check for the events route: 401 unless signed with SESSION_LOG_SECRET inside the window."""
+    method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
+    if method.upper() != "POST" or not _EVENTS_PATH.match(event.get("rawPath") or ""):
+        return None
+    try:
+        verify(
+            runtime_secrets.session_log_secret(),
+            _header(event, TIMESTAMP_HEADER),
+            _header(event, SIGNATURE_HEADER),
+            body,
+            window_s=get_settings().replay_window_s,
+        )
+    except SignatureError as exc:
+        metrics.add_metric(name="SignatureRejected", unit="Count", value=1)
+        logger.warning("session log signature rejected", extra={"reason": str(exc)})
+        return raw_error(401, "invalid_signature", str(exc))
+    return None
+
+
+@router.post(
+    "/sessions/<session_id>/events",
+    summary="Append a signed batch of session-log events (idempotent per event_id)",
+    description=(
+        f"Headers `{SIGNATURE_HEADER}` = `v1=` + hex HMAC-SHA256 of `{{timestamp}}.{{body}}` and "
+        f"`{TIMESTAMP_HEADER}` = unix seconds. Retried events (same event_id) are stored once."
+    ),
+    responses=error_responses(400, 401, 413, 422),
+)
+def post_events(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], batch: EventBatch
+) -> EventsAccepted:
+    for event in batch.events:
+        if isinstance(event, SessionStarted) and event.room != session_id:
+            raise ApiError(422, "room_mismatch", "session_started.room must equal the session id in the path")
+    now = datetime.now(UTC)
+    stored, duplicates = store_events(session_id, list(batch.events), now)
+    set_always: dict[str, Any] = {}
+    set_if_absent: dict[str, Any] = {}
+    for event in batch.events:
+        if isinstance(event, SessionStarted):
+            set_always.update(language=event.language, providers=dict(event.providers))
+            if event.participant:
+                set_always["participant"] = event.participant
+            set_if_absent["started_at"] = iso(event.ts)
+        elif isinstance(event, SessionEnded):
+            set_always.update(end_reason=event.reason, duration_s=event.duration_s)
+            set_if_absent["ended_at"] = iso(event.ts)
+    update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent)
+    metrics.add_metric(name="EventsStored", unit="Count", value=stored)
+    metrics.add_metric(name="EventsDuplicate", unit="Count", value=duplicates)
+    logger.info("session events", extra={"session_id": session_id, "stored": stored, "duplicates": duplicates})
+    return EventsAccepted(session_id=session_id, received=len(batch.events), stored=stored, duplicates=duplicates)

@@ -1,0 +1,102 @@
+"""The sessions table: one small item per session (summary only; events live in their own table).
+
+Every write is an UpdateItem that sets ``created_at``/``start_day`` only if absent, so the token route,
+the worker's session log and LiveKit webhooks can arrive in any order and repeat safely.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from functions.store.tables import day_of, expires_at, from_dynamo, iso, sessions_table, to_dynamo
+
+BY_DAY_INDEX = "by_start_day"
+
+
+def update_session(
+    session_id: str,
+    now: datetime,
+    *,
+    set_always: dict[str, Any] | None = None,
+    set_if_absent: dict[str, Any] | None = None,
+    add_to_sets: dict[str, set[str]] | None = None,
+) -> None:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets: list[str] = []
+    absent = {"created_at": iso(now), "start_day": day_of(now), **(set_if_absent or {})}
+    always = {"expires_at": expires_at(now), **(set_always or {})}
+    for i, (key, value) in enumerate(always.items()):
+        if value is None:
+            continue
+        names[f"#a{i}"], values[f":a{i}"] = key, to_dynamo(value)
+        sets.append(f"#a{i} = :a{i}")
+    for i, (key, value) in enumerate(absent.items()):
+        if value is None or key in always:
+            continue
+        names[f"#n{i}"], values[f":n{i}"] = key, to_dynamo(value)
+        sets.append(f"#n{i} = if_not_exists(#n{i}, :n{i})")
+    expression = "SET " + ", ".join(sets)
+    adds = []
+    for i, (key, members) in enumerate((add_to_sets or {}).items()):
+        if members:
+            names[f"#s{i}"], values[f":s{i}"] = key, set(members)
+            adds.append(f"#s{i} :s{i}")
+    if adds:
+        expression += " ADD " + ", ".join(adds)
+    sessions_table().update_item(
+        Key={"session_id": session_id},
+        UpdateExpression=expression,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def get_session(session_id: str) -> dict[str, Any] | None:
+    item = sessions_table().get_item(Key={"session_id": session_id}, ConsistentRead=True).get("Item")
+    return from_dynamo(item) if item else None
+
+
+def get_sessions(session_ids: list[str]) -> dict[str, dict[str, Any]]:
+    from functions.store.tables import dynamodb
+
+    found: dict[str, dict[str, Any]] = {}
+    table_name = sessions_table().name
+    for start in range(0, len(session_ids), 100):
+        keys = [{"session_id": s} for s in session_ids[start : start + 100]]
+        request: dict[str, Any] = {table_name: {"Keys": keys}}
+        while request:
+            response = dynamodb().batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table_name, []):
+                found[item["session_id"]] = from_dynamo(item)
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def query_day(
+    day: str, limit: int | None = None, start_key: dict[str, Any] | None = None, newest_first: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    kwargs: dict[str, Any] = {
+        "IndexName": BY_DAY_INDEX,
+        "KeyConditionExpression": Key("start_day").eq(day),
+        "ScanIndexForward": not newest_first,
+    }
+    if limit:
+        kwargs["Limit"] = limit
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    response = sessions_table().query(**kwargs)
+    return [from_dynamo(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+
+def all_of_day(day: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    start_key: dict[str, Any] | None = None
+    while True:
+        page, start_key = query_day(day, start_key=start_key, newest_first=False)
+        items.extend(page)
+        if not start_key:
+            return items

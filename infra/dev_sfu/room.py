@@ -1,0 +1,263 @@
+"""Rooms: membership, participant updates, track fan-out and data relay. Rooms never share state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from livekit.protocol import models, rtc
+
+from . import ids
+from .participant import Participant, PublishedTrack
+
+if TYPE_CHECKING:
+    from .agents import AgentDispatcher
+    from .webhooks import WebhookSender
+
+logger = logging.getLogger("dev_sfu")
+
+
+class Room:
+    def __init__(self, name: str, manager: RoomManager, empty_timeout: int, departure_timeout: float) -> None:
+        self.name = name
+        self.sid = ids.room_sid()
+        self.created_at = time.time()
+        self.metadata = ""
+        self.empty_timeout = empty_timeout
+        self.departure_timeout = departure_timeout
+        self.participants: dict[str, Participant] = {}
+        self.dispatched_agents: set[str] = set()
+        self.closed = False
+        self._manager = manager
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    def info(self) -> models.Room:
+        return models.Room(
+            sid=self.sid,
+            name=self.name,
+            empty_timeout=self.empty_timeout,
+            departure_timeout=int(self.departure_timeout),
+            creation_time=int(self.created_at),
+            creation_time_ms=int(self.created_at * 1000),
+            metadata=self.metadata,
+            num_participants=len(self.participants),
+            num_publishers=sum(1 for p in self.participants.values() if p.tracks),
+        )
+
+    def visible(self, exclude: Participant | None = None) -> list[Participant]:
+        return [p for p in self.participants.values() if p is not exclude and not p.hidden]
+
+    def others(self, me: Participant) -> list[Participant]:
+        return [p for p in self.participants.values() if p is not me]
+
+    def has_humans(self) -> bool:
+        return any(not p.is_agent for p in self.participants.values())
+
+    def find_track(self, track_sid: str) -> tuple[Participant, PublishedTrack] | None:
+        for p in self.participants.values():
+            if track_sid in p.tracks:
+                return p, p.tracks[track_sid]
+        return None
+
+    # ----- membership ---------------------------------------------------------------------------
+
+    async def add_participant(self, p: Participant) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        old = self.participants.get(p.identity)
+        if old is not None:
+            await self.remove_participant(old, models.DisconnectReason.DUPLICATE_IDENTITY)
+        self.participants[p.identity] = p
+        others = [o.info() for o in self.visible(exclude=p)]
+        p.send(
+            rtc.SignalResponse(
+                join=rtc.JoinResponse(
+                    room=self.info(),
+                    participant=p.info(),
+                    other_participants=others,
+                    server_version=self._manager.server_info.version,
+                    server_info=self._manager.server_info,
+                    subscriber_primary=True,
+                    fast_publish=True,
+                    ping_interval=5,
+                    ping_timeout=15,
+                )
+            )
+        )
+        if p.auto_subscribe:
+            for other in self.others(p):
+                for track in other.tracks.values():
+                    p.subscribe(other, track)
+        # The subscriber offer carries the data channels the SDKs wait for, tracks or not.
+        p.request_offer()
+        self._broadcast_update(p)
+        logger.info(
+            "join     room=%s %s kind=%s participants=%d",
+            self.name,
+            p,
+            "agent" if p.is_agent else "standard",
+            len(self.participants),
+        )
+        self._manager.webhooks.emit("participant_joined", room=self.info(), participant=p.info())
+
+    async def remove_participant(self, p: Participant, reason: int, notify: bool = False) -> None:
+        if self.participants.get(p.identity) is not p:
+            await p.close()
+            return
+        del self.participants[p.identity]
+        leave = None
+        if notify or reason not in (models.DisconnectReason.CLIENT_INITIATED, models.DisconnectReason.SIGNAL_CLOSE):
+            leave = rtc.LeaveRequest(
+                can_reconnect=False,
+                reason=reason,  # type: ignore[arg-type]
+                action=rtc.LeaveRequest.Action.DISCONNECT,
+            )
+        for track_sid in p.tracks:
+            for other in self.others(p):
+                other.unsubscribe(track_sid)
+        await p.close(leave=leave)
+        p.state = models.ParticipantInfo.State.DISCONNECTED
+        p.bump()
+        if not p.hidden:
+            for other in self.others(p):
+                for track_sid in p.tracks:
+                    other.send(rtc.SignalResponse(track_unpublished=rtc.TrackUnpublishedResponse(track_sid=track_sid)))
+                info = p.info()
+                info.disconnect_reason = reason  # type: ignore[assignment]
+                other.send(rtc.SignalResponse(update=rtc.ParticipantUpdate(participants=[info])))
+        logger.info(
+            "leave    room=%s %s reason=%s participants=%d",
+            self.name,
+            p,
+            models.DisconnectReason.Name(reason),  # type: ignore[arg-type]
+            len(self.participants),
+        )
+        self._manager.webhooks.emit("participant_left", room=self.info(), participant=p.info())
+        if not self.has_humans() and not self.closed:
+            self._schedule_close()
+
+    def _schedule_close(self) -> None:
+        if self._close_timer is not None:
+            return
+
+        def _fire() -> None:
+            self._close_timer = None
+            if not self.has_humans():
+                asyncio.ensure_future(self._manager.close_room(self, models.DisconnectReason.ROOM_CLOSED))
+
+        self._close_timer = asyncio.get_running_loop().call_later(self.departure_timeout, _fire)
+
+    async def close(self, reason: int) -> None:
+        self.closed = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        for p in list(self.participants.values()):
+            await self.remove_participant(p, reason, notify=True)
+
+    # ----- updates ------------------------------------------------------------------------------
+
+    def _broadcast_update(self, p: Participant) -> None:
+        if p.hidden:
+            return
+        update = rtc.SignalResponse(update=rtc.ParticipantUpdate(participants=[p.info()]))
+        for other in self.others(p):
+            other.send(update)
+
+    def on_participant_active(self, p: Participant) -> None:
+        self._broadcast_update(p)
+
+    def on_participant_updated(self, p: Participant) -> None:
+        # livekit-server echoes the update to the participant itself as well.
+        update = rtc.SignalResponse(update=rtc.ParticipantUpdate(participants=[p.info()]))
+        p.send(update)
+        if not p.hidden:
+            for other in self.others(p):
+                other.send(update)
+
+    def on_track_published(self, p: Participant, track: PublishedTrack) -> None:
+        # The update that announces a track must reach subscribers before the offer that carries it.
+        self._broadcast_update(p)
+        for other in self.others(p):
+            if other.auto_subscribe:
+                other.subscribe(p, track)
+
+    def on_track_muted(self, p: Participant, track_sid: str, muted: bool) -> None:
+        track = p.tracks.get(track_sid)
+        if track is None:
+            return
+        track.info.muted = muted
+        p.bump()
+        self._broadcast_update(p)
+
+    # ----- data ---------------------------------------------------------------------------------
+
+    def relay_data(self, sender: Participant, raw: bytes, *, reliable: bool) -> None:
+        if not sender.permission.can_publish_data:
+            return
+        packet = models.DataPacket()
+        try:
+            packet.ParseFromString(raw)
+        except Exception:
+            logger.debug("%s: undecodable data packet dropped", sender)
+            return
+        packet.participant_identity = sender.identity
+        if not packet.participant_sid:
+            packet.participant_sid = sender.sid
+        destinations = set(packet.destination_identities)
+        if packet.HasField("user"):
+            packet.user.participant_identity = sender.identity
+            packet.user.participant_sid = sender.sid
+            destinations.update(packet.user.destination_identities)
+        data = packet.SerializeToString()
+        for other in self.others(sender):
+            if destinations and other.identity not in destinations:
+                continue
+            other.send_data(data, reliable=reliable)
+
+
+class RoomManager:
+    def __init__(
+        self,
+        webhooks: WebhookSender,
+        server_info: models.ServerInfo,
+        departure_timeout: float,
+    ) -> None:
+        self.rooms: dict[str, Room] = {}
+        self.webhooks = webhooks
+        self.server_info = server_info
+        self.departure_timeout = departure_timeout
+        self.dispatcher: AgentDispatcher | None = None
+        self.on_room_closed: list[Callable[[Room], None]] = []
+
+    def get(self, name: str) -> Room | None:
+        return self.rooms.get(name)
+
+    def get_or_create(self, name: str, empty_timeout: int = 300) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            room = Room(name, self, empty_timeout=empty_timeout, departure_timeout=self.departure_timeout)
+            self.rooms[name] = room
+            logger.info("room     %s created (%s)", name, room.sid)
+            self.webhooks.emit("room_started", room=room.info())
+        return room
+
+    async def close_room(self, room: Room, reason: int) -> None:
+        if self.rooms.get(room.name) is not room or room.closed:
+            return
+        await room.close(reason)
+        self.rooms.pop(room.name, None)
+        for callback in self.on_room_closed:
+            with contextlib.suppress(Exception):
+                callback(room)
+        logger.info("room     %s closed (%s)", room.name, models.DisconnectReason.Name(reason))  # type: ignore[arg-type]
+        self.webhooks.emit("room_finished", room=room.info())
+
+    async def close_all(self) -> None:
+        for room in list(self.rooms.values()):
+            await self.close_room(room, models.DisconnectReason.SERVER_SHUTDOWN)

@@ -1,0 +1,203 @@
+import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
+import { ApiError, type AnalyticsQuery, type AnalyticsReport, type ApiClient, type SessionPage } from '../api';
+import { formatDateTime, formatDuration } from '../format';
+import { localeOf, useI18n } from '../i18n';
+import { hrefOf } from '../route';
+import { ProblemBox } from '../call/ProblemBox';
+import { LatencyChart, PerDayChart } from './Charts';
+
+type Load<T> = { status: 'loading' } | { status: 'ok'; data: T } | { status: 'error'; error: unknown };
+
+export function AnalyticsPage({ api }: { api: ApiClient }) {
+  const { t, lang } = useI18n();
+  const id = useId();
+  const [draft, setDraft] = useState<AnalyticsQuery>({});
+  const [query, setQuery] = useState<AnalyticsQuery>({});
+  const [report, setReport] = useState<Load<AnalyticsReport>>({ status: 'loading' });
+  // Cursor-paged list: cursors[i] is the cursor that loads page i (page 0 has none).
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const [pageIndex, setPageIndex] = useState(0);
+  const [page, setPage] = useState<Load<SessionPage>>({ status: 'loading' });
+
+  useEffect(() => {
+    let live = true;
+    setReport({ status: 'loading' });
+    api.getAnalytics(query).then(
+      (data) => live && setReport({ status: 'ok', data }),
+      (error: unknown) => live && setReport({ status: 'error', error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, query]);
+
+  const cursor = cursors[pageIndex] ?? null;
+  useEffect(() => {
+    let live = true;
+    setPage({ status: 'loading' });
+    api.listSessions({ from: query.from, to: query.to, cursor }).then(
+      (data) => {
+        if (!live) return;
+        setPage({ status: 'ok', data });
+        setCursors((prev) => {
+          const copy = prev.slice(0, pageIndex + 1);
+          copy[pageIndex + 1] = data.next_cursor;
+          return copy;
+        });
+      },
+      (error: unknown) => live && setPage({ status: 'error', error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, query.from, query.to, cursor, pageIndex]);
+
+  const apply = useCallback(
+    (e: FormEvent) => {
+      e.preventDefault();
+      setQuery({ ...draft });
+      setCursors([null]);
+      setPageIndex(0);
+    },
+    [draft],
+  );
+
+  const nextCursor = cursors[pageIndex + 1];
+  const locale = localeOf(lang);
+
+  return (
+    <div className="analytics">
+      <h1>{t('an.title')}</h1>
+      <form className="filters" onSubmit={apply}>
+        <label htmlFor={`${id}-from`}>{t('an.from')}</label>
+        <input
+          id={`${id}-from`}
+          type="date"
+          value={draft.from ?? ''}
+          onChange={(e) => setDraft({ ...draft, from: e.target.value || undefined })}
+        />
+        <label htmlFor={`${id}-to`}>{t('an.to')}</label>
+        <input
+          id={`${id}-to`}
+          type="date"
+          value={draft.to ?? ''}
+          onChange={(e) => setDraft({ ...draft, to: e.target.value || undefined })}
+        />
+        <label htmlFor={`${id}-lang`}>{t('an.langFilter')}</label>
+        <select
+          id={`${id}-lang`}
+          value={draft.lang ?? ''}
+          onChange={(e) => setDraft({ ...draft, lang: e.target.value || undefined })}
+        >
+          <option value="">{t('an.all')}</option>
+          <option value="zh">{t('lang.zh')}</option>
+          <option value="en">{t('lang.en')}</option>
+        </select>
+        <label htmlFor={`${id}-provider`}>{t('an.provider')}</label>
+        <input
+          id={`${id}-provider`}
+          value={draft.provider ?? ''}
+          placeholder={t('an.all')}
+          onChange={(e) => setDraft({ ...draft, provider: e.target.value || undefined })}
+        />
+        <button type="submit" className="primary">
+          {t('an.apply')}
+        </button>
+      </form>
+
+      {report.status === 'loading' && <p className="muted">{t('an.loading')}</p>}
+      {report.status === 'error' && <LoadError error={report.error} />}
+      {report.status === 'ok' && (
+        <>
+          <section aria-labelledby={`${id}-totals`}>
+            <h2 id={`${id}-totals`}>{t('an.totals')}</h2>
+            <dl className="totals" data-testid="totals">
+              <Stat label={t('an.sessions')} value={String(report.data.totals.sessions)} />
+              <Stat label={t('an.turns')} value={String(report.data.totals.turns)} />
+              <Stat label={t('an.interruptions')} value={String(report.data.totals.interruptions)} />
+              <Stat label={t('an.errors')} value={String(report.data.totals.errors)} />
+              <Stat label={t('an.avgDuration')} value={formatDuration(report.data.totals.avg_duration_s)} />
+            </dl>
+          </section>
+          <div className="charts">
+            <section aria-labelledby={`${id}-lat`}>
+              <h2 id={`${id}-lat`}>{t('an.latencyChart')}</h2>
+              <LatencyChart report={report.data} />
+            </section>
+            <section aria-labelledby={`${id}-day`}>
+              <h2 id={`${id}-day`}>{t('an.perDayChart')}</h2>
+              <PerDayChart days={report.data.per_day} />
+            </section>
+          </div>
+        </>
+      )}
+
+      <section aria-labelledby={`${id}-list`}>
+        <h2 id={`${id}-list`}>{t('an.sessionList')}</h2>
+        {page.status === 'loading' && <p className="muted">{t('an.loading')}</p>}
+        {page.status === 'error' && <LoadError error={page.error} />}
+        {page.status === 'ok' &&
+          (page.data.items.length === 0 ? (
+            <p className="muted">{t('an.noSessions')}</p>
+          ) : (
+            <div className="table-wrap">
+              <table className="sessions" data-testid="sessions">
+                <thead>
+                  <tr>
+                    <th scope="col">{t('an.session')}</th>
+                    <th scope="col">{t('an.started')}</th>
+                    <th scope="col">{t('an.language')}</th>
+                    <th scope="col">{t('an.turns')}</th>
+                    <th scope="col">{t('an.duration')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {page.data.items.map((s) => (
+                    <tr key={s.session_id} data-session-id={s.session_id}>
+                      <td>
+                        <a href={hrefOf({ page: 'session', id: s.session_id })}>{s.session_id}</a>
+                      </td>
+                      <td>{formatDateTime(s.started_at, locale)}</td>
+                      <td>{s.language ?? '—'}</td>
+                      <td>{s.turns ?? '—'}</td>
+                      <td>{formatDuration(s.duration_s)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ))}
+        <nav className="pager" aria-label={t('an.sessionList')}>
+          <button type="button" disabled={pageIndex === 0} onClick={() => setPageIndex((i) => i - 1)}>
+            ‹ {pageIndex}
+          </button>
+          <span aria-current="page">{pageIndex + 1}</span>
+          <button
+            type="button"
+            disabled={!nextCursor || page.status !== 'ok'}
+            onClick={() => setPageIndex((i) => i + 1)}
+          >
+            {t('an.more')} ›
+          </button>
+        </nav>
+      </section>
+    </div>
+  );
+}
+
+function Stat({ label, value }: { label: string; value: string }) {
+  return (
+    <div className="stat">
+      <dt>{label}</dt>
+      <dd>{value}</dd>
+    </div>
+  );
+}
+
+export function LoadError({ error }: { error: unknown }) {
+  const { t } = useI18n();
+  const kind = error instanceof ApiError ? error.kind : 'bad_response';
+  const key = kind === 'unreachable' ? 'error.unreachable' : kind === 'server' ? 'error.server' : 'an.loadError';
+  const serverMessage = error instanceof ApiError ? error.serverMessage : undefined;
+  return <ProblemBox problem={{ key, serverMessage }} title={t('an.loadError')} />;
+}

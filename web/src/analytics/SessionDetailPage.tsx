@@ -1,0 +1,125 @@
+import { useEffect, useState } from 'react';
+import { LATENCY_STAGES, type ApiClient, type SessionDetail } from '../api';
+import { formatDateTime, formatDuration, formatLatency } from '../format';
+import { localeOf, useI18n, type MessageKey } from '../i18n';
+import { hrefOf } from '../route';
+import { LoadError } from './AnalyticsPage';
+
+export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
+  const { t, lang } = useI18n();
+  const [state, setState] = useState<
+    { status: 'loading' } | { status: 'ok'; data: SessionDetail } | { status: 'error'; error: unknown }
+  >({ status: 'loading' });
+
+  useEffect(() => {
+    let live = true;
+    setState({ status: 'loading' });
+    api.getSession(id).then(
+      (data) => live && setState({ status: 'ok', data }),
+      (error: unknown) => live && setState({ status: 'error', error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, id]);
+
+  const locale = localeOf(lang);
+  return (
+    <div className="analytics detail">
+      <p>
+        <a href={hrefOf({ page: 'analytics' })}>‹ {t('an.back')}</a>
+      </p>
+      <h1>{t('an.detail', { id })}</h1>
+      {state.status === 'loading' && <p className="muted">{t('an.loading')}</p>}
+      {state.status === 'error' && <LoadError error={state.error} />}
+      {state.status === 'ok' && (
+        <>
+          <dl className="totals">
+            <div className="stat">
+              <dt>{t('an.started')}</dt>
+              <dd>{formatDateTime(state.data.started_at, locale)}</dd>
+            </div>
+            <div className="stat">
+              <dt>{t('an.duration')}</dt>
+              <dd>{formatDuration(state.data.duration_s)}</dd>
+            </div>
+            <div className="stat">
+              <dt>{t('an.language')}</dt>
+              <dd>{state.data.language ?? '—'}</dd>
+            </div>
+            <div className="stat">
+              <dt>{t('an.turns')}</dt>
+              <dd>{state.data.turns ?? '—'}</dd>
+            </div>
+            {Object.keys(state.data.providers).length > 0 && (
+              <div className="stat">
+                <dt>{t('an.providers')}</dt>
+                <dd className="small">
+                  {Object.entries(state.data.providers)
+                    .map(([k, v]) => `${k}: ${v}`)
+                    .join(', ')}
+                </dd>
+              </div>
+            )}
+          </dl>
+
+          <section aria-labelledby="detail-turns">
+            <h2 id="detail-turns">{t('an.turnLatency')}</h2>
+            {state.data.turn_metrics.length === 0 ? (
+              <p className="muted">{t('an.noData')}</p>
+            ) : (
+              <div className="table-wrap">
+                <table className="turns" data-testid="turn-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">{t('an.turn')}</th>
+                      {LATENCY_STAGES.map((s) => (
+                        <th scope="col" key={s}>
+                          {t(`stage.${s}` as MessageKey)}
+                        </th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {state.data.turn_metrics.map((m) => (
+                      <tr key={m.turn}>
+                        <th scope="row">
+                          {m.turn}
+                          {m.interrupted && <span className="tag"> {t('an.interrupted')}</span>}
+                        </th>
+                        {LATENCY_STAGES.map((s) => (
+                          <td key={s} className={s === 'voice_to_voice' ? 'strong' : undefined}>
+                            {formatLatency(m[s])}
+                          </td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+
+          <section aria-labelledby="detail-transcript">
+            <h2 id="detail-transcript">{t('an.transcript')}</h2>
+            {state.data.transcript.length === 0 ? (
+              <p className="muted">{t('an.noData')}</p>
+            ) : (
+              <ol className="transcript-static" data-testid="detail-transcript">
+                {state.data.transcript.map((e, i) => (
+                  <li key={i} className={`line ${e.role === 'user' ? 'user' : 'agent'}`}>
+                    <span className="who">{e.role === 'user' ? t('call.you') : t('call.agent')}</span>
+                    <span className="text">
+                      {e.text}
+                      {e.interrupted && <span className="tag"> ({t('an.interrupted')})</span>}
+                    </span>
+                  </li>
+                ))}
+              </ol>
+            )}
+          </section>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,360 @@
+// Typed client for the functions API. All response shapes are normalised here, tolerant of missing
+// or extra fields, so a change on the server side is absorbed in one place.
+
+export type Language = 'zh' | 'en';
+
+export type ApiErrorKind =
+  | 'unreachable' // network failure, CORS, timeout: no HTTP answer at all
+  | 'access_code_required' // 401
+  | 'access_code_invalid' // 403 after we sent a code
+  | 'refused' // other 4xx (incl. 403 without a code)
+  | 'not_found'
+  | 'server' // 5xx
+  | 'bad_response'; // answered, but not the JSON we expect
+
+export class ApiError extends Error {
+  readonly kind: ApiErrorKind;
+  readonly status: number | undefined;
+  /** The server's own message (4xx JSON body), if any. */
+  readonly serverMessage: string | undefined;
+
+  constructor(kind: ApiErrorKind, status?: number, serverMessage?: string) {
+    super(serverMessage ?? kind);
+    this.name = 'ApiError';
+    this.kind = kind;
+    this.status = status;
+    this.serverMessage = serverMessage;
+  }
+}
+
+export interface TokenRequest {
+  name: string;
+  language: Language;
+  access_code?: string;
+}
+
+export interface TokenResponse {
+  url: string;
+  token: string;
+  room: string;
+  identity: string;
+}
+
+export interface SessionSummary {
+  session_id: string;
+  room: string;
+  language: string | null;
+  started_at: string | null;
+  ended_at: string | null;
+  turns: number | null;
+  duration_s: number | null;
+  interruptions: number | null;
+  errors: number | null;
+  providers: Record<string, string>;
+  participant: string | null;
+}
+
+export interface SessionPage {
+  items: SessionSummary[];
+  next_cursor: string | null;
+}
+
+export interface TranscriptEntry {
+  role: 'user' | 'agent';
+  text: string;
+  ts: string | null;
+  interrupted: boolean;
+  turn: number | null;
+}
+
+export const LATENCY_STAGES = [
+  'end_of_utterance_delay',
+  'transcription_delay',
+  'stt_duration',
+  'llm_ttft',
+  'tts_ttfb',
+  'voice_to_voice',
+] as const;
+export type LatencyStage = (typeof LATENCY_STAGES)[number];
+
+export type TurnLatency = { turn: number; interrupted: boolean } & Record<LatencyStage, number | null>;
+
+export interface SessionDetail extends SessionSummary {
+  transcript: TranscriptEntry[];
+  turn_metrics: TurnLatency[];
+}
+
+export interface StagePercentiles {
+  p50: number | null;
+  p95: number | null;
+  count: number | null;
+}
+
+export interface DayStats {
+  date: string;
+  sessions: number;
+  turns: number;
+  voice_to_voice_p50: number | null;
+  voice_to_voice_p95: number | null;
+}
+
+export interface AnalyticsReport {
+  totals: {
+    sessions: number;
+    turns: number;
+    interruptions: number;
+    errors: number;
+    avg_duration_s: number | null;
+  };
+  stages: Partial<Record<LatencyStage, StagePercentiles>>;
+  per_day: DayStats[];
+}
+
+export interface AnalyticsQuery {
+  from?: string;
+  to?: string;
+  lang?: string;
+  provider?: string;
+}
+
+// ---------- small coercion helpers ----------
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function num(v: unknown): number | null {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return null;
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function strRecord(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (isObj(v)) for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+// ---------- normalisers (exported for tests) ----------
+
+export function normalizeToken(body: unknown): TokenResponse {
+  if (!isObj(body)) throw new ApiError('bad_response');
+  const url = str(body.url);
+  const token = str(body.token);
+  if (!url || !token) throw new ApiError('bad_response');
+  return { url, token, room: str(body.room) ?? '', identity: str(body.identity) ?? '' };
+}
+
+export function normalizeSessionSummary(v: unknown): SessionSummary | null {
+  if (!isObj(v)) return null;
+  const id = str(v.session_id) ?? str(v.room) ?? str(v.id);
+  if (!id) return null;
+  const turnsField = Array.isArray(v.turns) ? v.turns.length : num(v.turns);
+  return {
+    session_id: id,
+    room: str(v.room) ?? id,
+    language: str(v.language),
+    started_at: str(v.started_at),
+    ended_at: str(v.ended_at),
+    turns: turnsField ?? num(v.turn_count),
+    duration_s: num(v.duration_s) ?? durationFrom(str(v.started_at), str(v.ended_at)),
+    interruptions: num(v.interruptions),
+    errors: num(v.errors),
+    providers: strRecord(v.providers),
+    participant: str(v.participant),
+  };
+}
+
+function durationFrom(start: string | null, end: string | null): number | null {
+  if (!start || !end) return null;
+  const d = (Date.parse(end) - Date.parse(start)) / 1000;
+  return Number.isFinite(d) && d >= 0 ? d : null;
+}
+
+export function normalizeSessionPage(body: unknown): SessionPage {
+  if (!isObj(body)) throw new ApiError('bad_response');
+  const raw = Array.isArray(body.items) ? body.items : arr(body.sessions);
+  return {
+    items: raw.map(normalizeSessionSummary).filter((s): s is SessionSummary => s !== null),
+    next_cursor: str(body.next_cursor) ?? str(body.cursor),
+  };
+}
+
+export function normalizeTurnLatency(v: unknown): TurnLatency | null {
+  if (!isObj(v)) return null;
+  const turn = num(v.turn);
+  if (turn === null) return null;
+  const out = { turn, interrupted: v.interrupted === true } as TurnLatency;
+  for (const stage of LATENCY_STAGES) out[stage] = num(v[stage]);
+  return out;
+}
+
+function normalizeTranscriptEntry(v: unknown): TranscriptEntry | null {
+  if (!isObj(v)) return null;
+  const text = typeof v.text === 'string' ? v.text : null;
+  if (text === null) return null;
+  const role = v.role === 'user' || v.role === 'agent' ? v.role : v.role === 'assistant' ? 'agent' : null;
+  if (!role) return null;
+  return { role, text, ts: str(v.ts), interrupted: v.interrupted === true, turn: num(v.turn) };
+}
+
+export function normalizeSessionDetail(body: unknown): SessionDetail {
+  const summary = normalizeSessionSummary(isObj(body) && isObj(body.session) ? { ...body, ...body.session } : body);
+  if (!summary || !isObj(body)) throw new ApiError('bad_response');
+  const turnSource = Array.isArray(body.turns) ? body.turns : arr(body.turn_metrics);
+  const turn_metrics = turnSource
+    .map(normalizeTurnLatency)
+    .filter((t): t is TurnLatency => t !== null)
+    .sort((a, b) => a.turn - b.turn);
+  const transcript = arr(body.transcript)
+    .map(normalizeTranscriptEntry)
+    .filter((t): t is TranscriptEntry => t !== null);
+  // Stable sort by timestamp when every entry has one; otherwise keep server order.
+  if (transcript.every((t) => t.ts && Number.isFinite(Date.parse(t.ts)))) {
+    transcript.sort((a, b) => Date.parse(a.ts!) - Date.parse(b.ts!));
+  }
+  return {
+    ...summary,
+    turns: summary.turns ?? (turn_metrics.length || null),
+    transcript,
+    turn_metrics,
+  };
+}
+
+function normalizePercentiles(v: unknown): StagePercentiles | null {
+  if (!isObj(v)) return null;
+  return { p50: num(v.p50), p95: num(v.p95), count: num(v.count) };
+}
+
+export function normalizeAnalytics(body: unknown): AnalyticsReport {
+  if (!isObj(body)) throw new ApiError('bad_response');
+  const t = isObj(body.totals) ? body.totals : {};
+  const stages: AnalyticsReport['stages'] = {};
+  if (isObj(body.stages)) {
+    for (const stage of LATENCY_STAGES) {
+      const p = normalizePercentiles(body.stages[stage]);
+      if (p) stages[stage] = p;
+    }
+  }
+  const per_day = arr(body.per_day)
+    .filter(isObj)
+    .map((d) => ({
+      date: str(d.date) ?? '',
+      sessions: num(d.sessions) ?? 0,
+      turns: num(d.turns) ?? 0,
+      voice_to_voice_p50: num(d.voice_to_voice_p50),
+      voice_to_voice_p95: num(d.voice_to_voice_p95),
+    }))
+    .filter((d) => d.date !== '')
+    .sort((a, b) => a.date.localeCompare(b.date));
+  return {
+    totals: {
+      sessions: num(t.sessions) ?? 0,
+      turns: num(t.turns) ?? 0,
+      interruptions: num(t.interruptions) ?? 0,
+      errors: num(t.errors) ?? 0,
+      avg_duration_s: num(t.avg_duration_s),
+    },
+    stages,
+    per_day,
+  };
+}
+
+// ---------- transport ----------
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+async function messageOf(res: Response): Promise<string | undefined> {
+  try {
+    const body: unknown = await res.json();
+    if (isObj(body)) {
+      return str(body.message) ?? str(body.error) ?? str(body.detail) ?? undefined;
+    }
+  } catch {
+    // Not JSON: no server message to show.
+  }
+  return undefined;
+}
+
+export async function errorFromResponse(res: Response, sentAccessCode = false): Promise<ApiError> {
+  const message = await messageOf(res);
+  if (res.status === 401) return new ApiError('access_code_required', 401, message);
+  if (res.status === 403) return new ApiError(sentAccessCode ? 'access_code_invalid' : 'refused', 403, message);
+  if (res.status === 404) return new ApiError('not_found', 404, message);
+  if (res.status >= 500) return new ApiError('server', res.status, message);
+  return new ApiError('refused', res.status, message);
+}
+
+async function request(
+  fetchImpl: typeof fetch,
+  url: string,
+  init: RequestInit,
+  sentAccessCode = false,
+): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetchImpl(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch {
+    throw new ApiError('unreachable');
+  }
+  if (!res.ok) throw await errorFromResponse(res, sentAccessCode);
+  try {
+    return await res.json();
+  } catch {
+    throw new ApiError('bad_response', res.status);
+  }
+}
+
+function withQuery(base: string, path: string, query: Record<string, string | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, v);
+  const qs = params.toString();
+  return `${base}${path}${qs ? `?${qs}` : ''}`;
+}
+
+export interface ApiClient {
+  requestToken(req: TokenRequest): Promise<TokenResponse>;
+  listSessions(q?: { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
+  getSession(id: string): Promise<SessionDetail>;
+  getAnalytics(q?: AnalyticsQuery): Promise<AnalyticsReport>;
+}
+
+export function createApiClient(apiUrl: string, fetchImpl: typeof fetch = fetch.bind(globalThis)): ApiClient {
+  const base = apiUrl.replace(/\/+$/, '');
+  return {
+    async requestToken(req) {
+      const body: TokenRequest = { name: req.name, language: req.language };
+      if (req.access_code) body.access_code = req.access_code;
+      const json = await request(
+        fetchImpl,
+        `${base}/token`,
+        { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) },
+        Boolean(req.access_code),
+      );
+      return normalizeToken(json);
+    },
+    async listSessions(q = {}) {
+      const url = withQuery(base, '/sessions', { from: q.from, to: q.to, cursor: q.cursor ?? undefined });
+      return normalizeSessionPage(await request(fetchImpl, url, { method: 'GET' }));
+    },
+    async getSession(id) {
+      return normalizeSessionDetail(
+        await request(fetchImpl, `${base}/sessions/${encodeURIComponent(id)}`, { method: 'GET' }),
+      );
+    },
+    async getAnalytics(q = {}) {
+      const url = withQuery(base, '/analytics', { from: q.from, to: q.to, lang: q.lang, provider: q.provider });
+      return normalizeAnalytics(await request(fetchImpl, url, { method: 'GET' }));
+    },
+  };
+}

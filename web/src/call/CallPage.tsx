@@ -1,0 +1,138 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { RoomContext } from '@livekit/components-react';
+import { createLocalAudioTrack, Room, RoomEvent, Track, type LocalAudioTrack } from 'livekit-client';
+import type { ApiClient, Language } from '../api';
+import { MicError, micErrorFrom, problemFrom, type CallProblem } from '../callErrors';
+import { useI18n } from '../i18n';
+import { JoinForm, type JoinValues } from './JoinForm';
+import { InCall } from './InCall';
+import { ProblemBox } from './ProblemBox';
+
+type Phase = 'form' | 'mic' | 'connecting' | 'in-call' | 'ended';
+
+async function openMicrophone(): Promise<LocalAudioTrack> {
+  if (!navigator.mediaDevices?.getUserMedia) throw new MicError('missing');
+  try {
+    return await createLocalAudioTrack({ echoCancellation: true, noiseSuppression: true, autoGainControl: true });
+  } catch (err) {
+    throw micErrorFrom(err);
+  }
+}
+
+export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoinTimeoutMs: number }) {
+  const { t, lang } = useI18n();
+  const [phase, setPhase] = useState<Phase>('form');
+  const [problem, setProblem] = useState<CallProblem | null>(null);
+  const [needsCode, setNeedsCode] = useState(false);
+  const [room, setRoom] = useState<Room | null>(null);
+  const [roomName, setRoomName] = useState('');
+  const [callLanguage, setCallLanguage] = useState<Language>(lang);
+  const hangingUp = useRef(false);
+  const roomRef = useRef<Room | null>(null);
+
+  // Leaving the page (or navigating to analytics) ends the call.
+  useEffect(
+    () => () => {
+      hangingUp.current = true;
+      void roomRef.current?.disconnect();
+    },
+    [],
+  );
+
+  const join = useCallback(
+    async (values: JoinValues) => {
+      setProblem(null);
+      setCallLanguage(values.language);
+      let mic: LocalAudioTrack | null = null;
+      let next: Room | null = null;
+      try {
+        // Ask for the microphone first: a denied permission should not cost a token.
+        setPhase('mic');
+        mic = await openMicrophone();
+        setPhase('connecting');
+        const grant = await api.requestToken({
+          name: values.name,
+          language: values.language,
+          access_code: values.accessCode || undefined,
+        });
+        next = new Room({ adaptiveStream: true, dynacast: true });
+        hangingUp.current = false;
+        next.on(RoomEvent.Disconnected, () => {
+          if (!hangingUp.current) setProblem({ key: 'error.disconnected' });
+          setPhase('ended');
+          setRoom(null);
+        });
+        await next.connect(grant.url, grant.token);
+        await next.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
+        roomRef.current = next;
+        setRoomName(grant.room || next.name);
+        setRoom(next);
+        setNeedsCode(false);
+        setPhase('in-call');
+      } catch (err) {
+        mic?.stop();
+        if (next) {
+          next.removeAllListeners();
+          void next.disconnect();
+        }
+        const p = problemFrom(err);
+        if (p.needsAccessCode) setNeedsCode(true);
+        setProblem(p);
+        setPhase('form');
+      }
+    },
+    [api],
+  );
+
+  const hangUp = useCallback(() => {
+    hangingUp.current = true;
+    const current = roomRef.current;
+    roomRef.current = null;
+    void current?.disconnect();
+    setRoom(null);
+    setPhase('ended');
+  }, []);
+
+  if (phase === 'in-call' && room) {
+    return (
+      <RoomContext.Provider value={room}>
+        <InCall
+          roomName={roomName}
+          callLanguage={callLanguage}
+          agentJoinTimeoutMs={agentJoinTimeoutMs}
+          onHangUp={hangUp}
+        />
+      </RoomContext.Provider>
+    );
+  }
+
+  if (phase === 'ended') {
+    return (
+      <section className="card" aria-labelledby="ended-title">
+        <h1 id="ended-title">{t('call.ended')}</h1>
+        {problem && <ProblemBox problem={problem} />}
+        <button
+          type="button"
+          className="primary"
+          autoFocus
+          onClick={() => {
+            setProblem(null);
+            setPhase('form');
+          }}
+        >
+          {t('call.newCall')}
+        </button>
+      </section>
+    );
+  }
+
+  return (
+    <JoinForm
+      busy={phase === 'mic' || phase === 'connecting'}
+      busyLabel={phase === 'mic' ? t('join.checkingMic') : t('join.connecting')}
+      needsAccessCode={needsCode}
+      problem={problem}
+      onSubmit={join}
+    />
+  );
+}
