@@ -80,6 +80,8 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         setup_fnc=prewarm,
         initialize_process_timeout=float(settings.process_init_timeout),
         num_idle_processes=settings.idle_processes,
+        host=settings.worker_http_host,
+        port=settings.worker_http_port,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
     return server

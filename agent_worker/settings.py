@@ -39,6 +39,8 @@ class WorkerSettings(BaseSettings):
     livekit_api_key: str = "devkey"
     livekit_api_secret: SecretStr = SecretStr("secret")
     agent_name: str = Field("voicecall-agent", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    worker_http_host: str = "127.0.0.1"
+    worker_http_port: int = Field(8081, ge=0, le=65535, description="health/metrics HTTP port; 0 = any")
     idle_processes: int = Field(1, ge=0, le=32, description="prewarmed job processes kept ready")
     process_init_timeout: float = Field(120.0, gt=0, description="seconds a job process may take to load models")
 

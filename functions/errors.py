@@ -25,10 +25,13 @@ def error_responses(*statuses: int) -> dict[int | str, Any]:
         413: "Body too large",
         422: "Validation error",
     }
-    return {
+    # 200 without "content": Powertools fills it in from the route's return annotation.
+    responses: dict[int | str, Any] = {200: {"description": "Success"}}
+    responses.update({
         status: {
             "description": descriptions.get(status, "Error"),
             "content": {"application/json": {"model": ErrorBody}},
         }
         for status in statuses
-    }
+    })
+    return responses

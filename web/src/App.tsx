@@ -1,11 +1,15 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { createApiClient, type Language } from './api';
 import type { AppConfig } from './config';
 import { I18nContext, initialLanguage, translate, type I18n } from './i18n';
 import { hrefOf, parseRoute, type Route } from './route';
 import { CallPage } from './call/CallPage';
-import { AnalyticsPage } from './analytics/AnalyticsPage';
-import { SessionDetailPage } from './analytics/SessionDetailPage';
+
+// Analytics (and its charting library) loads only when visited, keeping the call page light.
+const AnalyticsPage = lazy(() => import('./analytics/AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
+const SessionDetailPage = lazy(() =>
+  import('./analytics/SessionDetailPage').then((m) => ({ default: m.SessionDetailPage })),
+);
 
 const LANG_KEY = 'voicecall.lang';
 
@@ -81,8 +85,10 @@ export function App({ config }: { config: AppConfig }) {
       </header>
       <main id="main" tabIndex={-1}>
         {route.page === 'call' && <CallPage api={api} agentJoinTimeoutMs={config.agentJoinTimeoutMs} />}
-        {route.page === 'analytics' && <AnalyticsPage api={api} />}
-        {route.page === 'session' && <SessionDetailPage api={api} id={route.id} />}
+        <Suspense fallback={<p className="muted">{t('an.loading')}</p>}>
+          {route.page === 'analytics' && <AnalyticsPage api={api} />}
+          {route.page === 'session' && <SessionDetailPage api={api} id={route.id} />}
+        </Suspense>
       </main>
     </I18nContext.Provider>
   );

@@ -43,7 +43,10 @@ export interface TokenResponse {
 export interface SessionSummary {
   session_id: string;
   room: string;
+  /** 'created' (token issued), 'active' or 'finished' */
+  status: string | null;
   language: string | null;
+  /** when the call started, or when its token was issued if it never started */
   started_at: string | null;
   ended_at: string | null;
   turns: number | null;
@@ -51,7 +54,8 @@ export interface SessionSummary {
   interruptions: number | null;
   errors: number | null;
   providers: Record<string, string>;
-  participant: string | null;
+  participants: string[];
+  end_reason: string | null;
 }
 
 export interface SessionPage {
@@ -163,15 +167,17 @@ export function normalizeSessionSummary(v: unknown): SessionSummary | null {
   return {
     session_id: id,
     room: str(v.room) ?? id,
+    status: str(v.status) ?? (str(v.ended_at) ? 'finished' : null),
     language: str(v.language),
-    started_at: str(v.started_at),
+    started_at: str(v.started_at) ?? str(v.created_at),
     ended_at: str(v.ended_at),
     turns: turnsField ?? num(v.turn_count),
     duration_s: num(v.duration_s) ?? durationFrom(str(v.started_at), str(v.ended_at)),
     interruptions: num(v.interruptions),
     errors: num(v.errors),
     providers: strRecord(v.providers),
-    participant: str(v.participant),
+    participants: arr(v.participants).filter((p): p is string => typeof p === 'string'),
+    end_reason: str(v.end_reason),
   };
 }
 
@@ -225,7 +231,8 @@ export function normalizeSessionDetail(body: unknown): SessionDetail {
   }
   return {
     ...summary,
-    turns: summary.turns ?? (turn_metrics.length || null),
+    // In a detail, `turns` is the per-turn list; count the valid entries rather than raw items.
+    turns: Array.isArray(body.turns) ? turn_metrics.length : (summary.turns ?? (turn_metrics.length || null)),
     transcript,
     turn_metrics,
   };
@@ -236,25 +243,40 @@ function normalizePercentiles(v: unknown): StagePercentiles | null {
   return { p50: num(v.p50), p95: num(v.p95), count: num(v.count) };
 }
 
-export function normalizeAnalytics(body: unknown): AnalyticsReport {
-  if (!isObj(body)) throw new ApiError('bad_response');
-  const t = isObj(body.totals) ? body.totals : {};
+function normalizeStages(v: unknown): AnalyticsReport['stages'] {
   const stages: AnalyticsReport['stages'] = {};
-  if (isObj(body.stages)) {
+  if (isObj(v)) {
     for (const stage of LATENCY_STAGES) {
-      const p = normalizePercentiles(body.stages[stage]);
-      if (p) stages[stage] = p;
+      const p = normalizePercentiles(v[stage]);
+      if (p && (p.p50 !== null || p.p95 !== null)) stages[stage] = p;
     }
   }
-  const per_day = arr(body.per_day)
+  return stages;
+}
+
+/**
+ * Accepts the API's shape ({overall: PeriodStats, days: [DayStats{day, stages}]}) and the flatter
+ * {totals, stages, per_day} one.
+ */
+export function normalizeAnalytics(body: unknown): AnalyticsReport {
+  if (!isObj(body)) throw new ApiError('bad_response');
+  const t = isObj(body.totals) ? body.totals : isObj(body.overall) ? body.overall : {};
+  const finished = num(t.finished_sessions);
+  const total = num(t.duration_s_total);
+  const avg = num(t.avg_duration_s) ?? (total !== null && finished ? total / finished : null);
+  const days = Array.isArray(body.per_day) ? body.per_day : arr(body.days);
+  const per_day = days
     .filter(isObj)
-    .map((d) => ({
-      date: str(d.date) ?? '',
-      sessions: num(d.sessions) ?? 0,
-      turns: num(d.turns) ?? 0,
-      voice_to_voice_p50: num(d.voice_to_voice_p50),
-      voice_to_voice_p95: num(d.voice_to_voice_p95),
-    }))
+    .map((d) => {
+      const v2v = isObj(d.stages) && isObj(d.stages.voice_to_voice) ? d.stages.voice_to_voice : {};
+      return {
+        date: str(d.date) ?? str(d.day) ?? '',
+        sessions: num(d.sessions) ?? 0,
+        turns: num(d.turns) ?? 0,
+        voice_to_voice_p50: num(d.voice_to_voice_p50) ?? num(v2v.p50),
+        voice_to_voice_p95: num(d.voice_to_voice_p95) ?? num(v2v.p95),
+      };
+    })
     .filter((d) => d.date !== '')
     .sort((a, b) => a.date.localeCompare(b.date));
   return {
@@ -263,9 +285,9 @@ export function normalizeAnalytics(body: unknown): AnalyticsReport {
       turns: num(t.turns) ?? 0,
       interruptions: num(t.interruptions) ?? 0,
       errors: num(t.errors) ?? 0,
-      avg_duration_s: num(t.avg_duration_s),
+      avg_duration_s: avg,
     },
-    stages,
+    stages: normalizeStages(isObj(body.stages) ? body.stages : t.stages),
     per_day,
   };
 }
@@ -274,11 +296,22 @@ export function normalizeAnalytics(body: unknown): AnalyticsReport {
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
+function detailText(detail: unknown): string | null {
+  if (typeof detail === 'string') return str(detail);
+  const first = Array.isArray(detail) ? detail[0] : null;
+  if (isObj(first) && typeof first.msg === 'string') {
+    const loc = Array.isArray(first.loc) ? first.loc[first.loc.length - 1] : undefined;
+    return loc !== undefined && loc !== 'body' ? `${String(loc)}: ${first.msg}` : first.msg;
+  }
+  return null;
+}
+
 async function messageOf(res: Response): Promise<string | undefined> {
   try {
     const body: unknown = await res.json();
     if (isObj(body)) {
-      return str(body.message) ?? str(body.error) ?? str(body.detail) ?? undefined;
+      // Our API answers {error: code, detail: text | validation list}; others use {message}.
+      return str(body.message) ?? detailText(body.detail) ?? str(body.error) ?? undefined;
     }
   } catch {
     // Not JSON: no server message to show.
@@ -288,7 +321,10 @@ async function messageOf(res: Response): Promise<string | undefined> {
 
 export async function errorFromResponse(res: Response, sentAccessCode = false): Promise<ApiError> {
   const message = await messageOf(res);
-  if (res.status === 401) return new ApiError('access_code_required', 401, message);
+  // The token route answers 401 both for a missing and for a wrong code: what we sent tells them apart.
+  if (res.status === 401) {
+    return new ApiError(sentAccessCode ? 'access_code_invalid' : 'access_code_required', 401, message);
+  }
   if (res.status === 403) return new ApiError(sentAccessCode ? 'access_code_invalid' : 'refused', 403, message);
   if (res.status === 404) return new ApiError('not_found', 404, message);
   if (res.status >= 500) return new ApiError('server', res.status, message);

@@ -169,7 +169,7 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
           ))}
         <nav className="pager" aria-label={t('an.sessionList')}>
           <button type="button" disabled={pageIndex === 0} onClick={() => setPageIndex((i) => i - 1)}>
-            ‹ {pageIndex}
+            ‹ {t('an.prev')}
           </button>
           <span aria-current="page">{pageIndex + 1}</span>
           <button

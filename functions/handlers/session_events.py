@@ -1,0 +1,6 @@
+"""Lambda: POST /sessions/{id}/events (signature checked before routing)."""
+
+from functions.api import build_resolver, make_handler
+from functions.routes import session_events
+
+handler = make_handler(build_resolver([session_events.router]), pre_checks=[session_events.verify_signature])

@@ -1,0 +1,6 @@
+"""Lambda: POST /token."""
+
+from functions.api import build_resolver, make_handler
+from functions.routes import token
+
+handler = make_handler(build_resolver([token.router]))

@@ -1,0 +1,22 @@
+"""Date-range query parameters shared by GET /sessions and GET /analytics."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from functions.errors import ApiError
+from functions.settings import get_settings
+
+DEFAULT_RANGE_DAYS = 7
+
+
+def resolve_range(from_day: date | None, to_day: date | None) -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    end = to_day or today
+    start = from_day or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start > end:
+        raise ApiError(400, "bad_range", "'from' must not be after 'to'")
+    limit = get_settings().max_range_days
+    if (end - start).days + 1 > limit:
+        raise ApiError(400, "bad_range", f"at most {limit} days per request")
+    return start, end

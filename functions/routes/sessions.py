@@ -1,0 +1,126 @@
+"""GET /sessions/{id} (summary, transcript, per-turn latency) and GET /sessions (a page by day)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from functions.analytics import session_duration
+from functions.errors import ApiError, error_responses
+from functions.models.api import (
+    SessionDetail,
+    SessionError,
+    SessionPage,
+    SessionSummary,
+    TranscriptEntry,
+    TurnLatency,
+)
+from functions.models.session_log import SESSION_ID_PATTERN
+from functions.routes.query_params import resolve_range
+from functions.store.events import session_events
+from functions.store.sessions import get_session, query_day
+
+router = Router()
+
+
+def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
+    status = "finished" if item.get("ended_at") else "active" if item.get("started_at") else "created"
+    return {
+        "session_id": item["session_id"],
+        "status": status,
+        "created_at": item["created_at"],
+        "started_at": item.get("started_at"),
+        "ended_at": item.get("ended_at"),
+        "duration_s": session_duration(item),
+        "end_reason": item.get("end_reason"),
+        "language": item.get("language"),
+        "persona": item.get("persona"),
+        "providers": item.get("providers") or {},
+        "participants": sorted(item.get("participants") or []),
+    }
+
+
+@router.get(
+    "/sessions/<session_id>",
+    summary="One session with its transcript, per-turn latencies and errors",
+    responses=error_responses(404, 422),
+)
+def get_one(session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)]) -> SessionDetail:
+    item = get_session(session_id)
+    if item is None:
+        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+    detail = SessionDetail(**summary_fields(item))
+    for event in session_events(session_id):
+        kind = event.get("type")
+        if kind == "transcript":
+            detail.transcript.append(TranscriptEntry.model_validate(event))
+        elif kind == "turn_metrics":
+            detail.turns.append(TurnLatency.model_validate(event))
+        elif kind == "error":
+            detail.errors.append(SessionError.model_validate(event))
+    detail.turns.sort(key=lambda t: t.turn)
+    return detail
+
+
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    d: date
+    k: dict[str, str] | None = None
+
+
+def encode_cursor(day: date, key: dict[str, Any] | None) -> str:
+    raw = _Cursor(d=day, k=key).model_dump_json(exclude_none=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, start: date, end: date) -> _Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parsed = _Cursor.model_validate(json.loads(raw))
+    except (binascii.Error, ValueError, ValidationError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_cursor", "cursor is not one this API issued") from exc
+    if not start <= parsed.d <= end:
+        raise ApiError(400, "bad_cursor", "cursor does not belong to this date range")
+    if parsed.k is not None and set(parsed.k) != {"session_id", "start_day", "created_at"}:
+        raise ApiError(400, "bad_cursor", "cursor is not one this API issued")
+    return parsed
+
+
+@router.get(
+    "/sessions",
+    summary="Sessions created between two days (UTC), newest first, cursor-paginated",
+    responses=error_responses(400, 422),
+)
+def list_sessions(
+    from_day: Annotated[date | None, Query(alias="from", description="First day (UTC), YYYY-MM-DD")] = None,
+    to_day: Annotated[date | None, Query(alias="to", description="Last day (UTC), YYYY-MM-DD")] = None,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> SessionPage:
+    start, end = resolve_range(from_day, to_day)
+    day, key = end, None
+    if cursor:
+        parsed = decode_cursor(cursor, start, end)
+        day, key = parsed.d, parsed.k
+    items: list[SessionSummary] = []
+    while day >= start:
+        page, last_key = query_day(day.isoformat(), limit=limit - len(items), start_key=key)
+        items.extend(SessionSummary(**summary_fields(i)) for i in page)
+        if last_key:
+            if len(items) >= limit:
+                return SessionPage(items=items, next_cursor=encode_cursor(day, last_key))
+            key = last_key
+            continue
+        day, key = day - timedelta(days=1), None
+        if len(items) >= limit:
+            more = day >= start
+            return SessionPage(items=items, next_cursor=encode_cursor(day, None) if more else None)
+    return SessionPage(items=items, next_cursor=None)

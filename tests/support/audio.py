@@ -1,0 +1,53 @@
+"""Speech made with espeak-ng, and measurements of audio (energy, duration)."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+
+VOICES = {"en": "en-us", "zh": "cmn"}
+
+
+def speak(text: str, lang: str, path: Path, speed: int = 150, pad_s: float = 0.3) -> Path:
+    """Write ``text`` spoken by espeak-ng to ``path`` (mono 16-bit WAV), with a little silence before."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", VOICES[lang], "-s", str(speed), "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), str(path), "pad", str(pad_s), "0"], check=True)
+    raw.unlink()
+    return path
+
+
+def silence(path: Path, seconds: float, rate: int = 16000) -> Path:
+    with wave.open(str(path), "wb") as wf:
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(rate)
+        wf.writeframes(np.zeros(int(seconds * rate), dtype=np.int16).tobytes())
+    return path
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as wf:
+        rate = wf.getframerate()
+        data = np.frombuffer(wf.readframes(wf.getnframes()), dtype=np.int16)
+        if wf.getnchannels() > 1:
+            data = data.reshape(-1, wf.getnchannels())[:, 0]
+    return data, rate
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
+
+
+def voiced_seconds(samples: np.ndarray, rate: int, threshold: float = 300.0) -> float:
+    """Seconds of 20 ms windows louder than ``threshold`` RMS: speech, not silence or faint noise."""
+    win = rate // 50
+    n = samples.size // win
+    if n == 0:
+        return 0.0
+    frames = samples[: n * win].reshape(n, win).astype(np.float64)
+    loud = np.sqrt((frames**2).mean(axis=1)) > threshold
+    return float(loud.sum()) * 0.02

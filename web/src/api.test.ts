@@ -1,0 +1,195 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ApiError,
+  createApiClient,
+  normalizeAnalytics,
+  normalizeSessionDetail,
+  normalizeSessionPage,
+} from './api';
+
+// A real HTTP server: the client is exercised over the wire, status codes and bodies included.
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+let server: Server;
+let base = '';
+let handler: Handler = (_req, _body, res) => res.writeHead(500).end();
+const seen: { method: string; url: string; body: string; contentType?: string }[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', body, contentType: req.headers['content-type'] });
+      handler(req, body, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const json = (res: ServerResponse, status: number, body: unknown) =>
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+async function rejection(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ApiError);
+    return e as ApiError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('requestToken', () => {
+  it('posts JSON and returns the grant', async () => {
+    handler = (_req, _body, res) =>
+      json(res, 200, { url: 'ws://127.0.0.1:7880', token: 'tok', room: 'call-abc', identity: 'user-1' });
+    const api = createApiClient(`${base}/`);
+    const grant = await api.requestToken({ name: 'Ann', language: 'zh' });
+    expect(grant).toEqual({ url: 'ws://127.0.0.1:7880', token: 'tok', room: 'call-abc', identity: 'user-1' });
+    const last = seen.at(-1)!;
+    expect(last.method).toBe('POST');
+    expect(last.url).toBe('/token');
+    expect(last.contentType).toBe('application/json');
+    expect(JSON.parse(last.body)).toEqual({ name: 'Ann', language: 'zh' });
+  });
+
+  it('sends the access code only when given', async () => {
+    handler = (_req, _body, res) => json(res, 200, { url: 'ws://x', token: 't' });
+    await createApiClient(base).requestToken({ name: 'A', language: 'en', access_code: 'secret' });
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ name: 'A', language: 'en', access_code: 'secret' });
+  });
+
+  it('maps 401 to access_code_required with the server message', async () => {
+    handler = (_req, _body, res) => json(res, 401, { message: 'access code required' });
+    const err = await rejection(createApiClient(base).requestToken({ name: 'A', language: 'en' }));
+    expect(err.kind).toBe('access_code_required');
+    expect(err.serverMessage).toBe('access code required');
+  });
+
+  it('maps 403 to invalid code when a code was sent, refused otherwise', async () => {
+    handler = (_req, _body, res) => json(res, 403, { message: 'nope' });
+    const api = createApiClient(base);
+    expect((await rejection(api.requestToken({ name: 'A', language: 'en', access_code: 'x' }))).kind).toBe(
+      'access_code_invalid',
+    );
+    const refused = await rejection(api.requestToken({ name: 'A', language: 'en' }));
+    expect(refused.kind).toBe('refused');
+    expect(refused.serverMessage).toBe('nope');
+  });
+
+  it('maps 429/5xx and non-JSON bodies', async () => {
+    handler = (_req, _body, res) => res.writeHead(429, { 'content-type': 'text/plain' }).end('slow down');
+    const r429 = await rejection(createApiClient(base).requestToken({ name: 'A', language: 'en' }));
+    expect(r429.kind).toBe('refused');
+    expect(r429.serverMessage).toBeUndefined();
+    handler = (_req, _body, res) => json(res, 502, { message: 'bad gateway' });
+    expect((await rejection(createApiClient(base).requestToken({ name: 'A', language: 'en' }))).kind).toBe('server');
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>');
+    expect((await rejection(createApiClient(base).requestToken({ name: 'A', language: 'en' }))).kind).toBe(
+      'bad_response',
+    );
+    handler = (_req, _body, res) => json(res, 200, { url: 'ws://x' });
+    expect((await rejection(createApiClient(base).requestToken({ name: 'A', language: 'en' }))).kind).toBe(
+      'bad_response',
+    );
+  });
+
+  it('reports a closed port as unreachable', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const err = await rejection(createApiClient(`http://127.0.0.1:${port}`).requestToken({ name: 'A', language: 'en' }));
+    expect(err.kind).toBe('unreachable');
+  });
+});
+
+describe('analytics endpoints', () => {
+  it('lists sessions with query parameters and cursor', async () => {
+    handler = (_req, _body, res) =>
+      json(res, 200, {
+        items: [
+          { session_id: 'call-1', room: 'call-1', language: 'en', started_at: '2026-11-25T10:00:00Z', ended_at: '2026-11-25T10:01:30Z', turns: 3 },
+          { room: 'call-2' },
+          { nothing: true },
+        ],
+        next_cursor: 'abc',
+      });
+    const page = await createApiClient(base).listSessions({ from: '2026-11-01', cursor: 'xyz' });
+    expect(seen.at(-1)!.url).toBe('/sessions?from=2026-11-01&cursor=xyz');
+    expect(page.next_cursor).toBe('abc');
+    expect(page.items.map((s) => s.session_id)).toEqual(['call-1', 'call-2']);
+    expect(page.items[0]!.duration_s).toBe(90);
+    expect(page.items[1]!.turns).toBeNull();
+  });
+
+  it('fetches a session by encoded id and 404s cleanly', async () => {
+    handler = (req, _body, res) =>
+      req.url === '/sessions/call%2Fx' ? json(res, 200, { session_id: 'call/x', transcript: [], turns: [] }) : json(res, 404, { message: 'no such session' });
+    const api = createApiClient(base);
+    expect((await api.getSession('call/x')).session_id).toBe('call/x');
+    const err = await rejection(api.getSession('missing'));
+    expect(err.kind).toBe('not_found');
+    expect(err.serverMessage).toBe('no such session');
+  });
+
+  it('passes analytics filters', async () => {
+    handler = (_req, _body, res) => json(res, 200, { totals: { sessions: 2 } });
+    const report = await createApiClient(base).getAnalytics({ lang: 'zh', provider: '' });
+    expect(seen.at(-1)!.url).toBe('/analytics?lang=zh');
+    expect(report.totals).toEqual({ sessions: 2, turns: 0, interruptions: 0, errors: 0, avg_duration_s: null });
+  });
+});
+
+describe('normalisers tolerate missing and odd fields', () => {
+  it('session detail: turns array, ordering, roles', () => {
+    const d = normalizeSessionDetail({
+      session_id: 'call-9',
+      started_at: '2026-11-25T10:00:00Z',
+      transcript: [
+        { role: 'agent', text: 'Hi!', ts: '2026-11-25T10:00:02Z' },
+        { role: 'user', text: 'Hello', ts: '2026-11-25T10:00:01Z' },
+        { role: 'system', text: 'ignored', ts: '2026-11-25T10:00:00Z' },
+        { role: 'assistant', text: 'Bye', ts: '2026-11-25T10:00:03Z', interrupted: true },
+      ],
+      turns: [
+        { turn: 2, voice_to_voice: 1.2, llm_ttft: '0.4' },
+        { turn: 1, voice_to_voice: 0.93, stt_duration: null },
+        { voice_to_voice: 1 },
+      ],
+    });
+    expect(d.transcript.map((t) => [t.role, t.text])).toEqual([
+      ['user', 'Hello'],
+      ['agent', 'Hi!'],
+      ['agent', 'Bye'],
+    ]);
+    expect(d.transcript[2]!.interrupted).toBe(true);
+    expect(d.turn_metrics.map((t) => t.turn)).toEqual([1, 2]);
+    expect(d.turn_metrics[1]!.llm_ttft).toBe(0.4);
+    expect(d.turn_metrics[0]!.stt_duration).toBeNull();
+    expect(d.turns).toBe(2);
+  });
+
+  it('analytics: unknown stages dropped, days sorted', () => {
+    const r = normalizeAnalytics({
+      stages: { voice_to_voice: { p50: 0.9, p95: 1.4 }, bogus: { p50: 1 }, llm_ttft: 'x' },
+      per_day: [{ date: '2026-11-25', sessions: 3 }, { date: '2026-11-24', sessions: '1' }, { sessions: 1 }],
+    });
+    expect(Object.keys(r.stages)).toEqual(['voice_to_voice']);
+    expect(r.stages.voice_to_voice).toEqual({ p50: 0.9, p95: 1.4, count: null });
+    expect(r.per_day.map((d) => [d.date, d.sessions])).toEqual([
+      ['2026-11-24', 1],
+      ['2026-11-25', 3],
+    ]);
+  });
+
+  it('rejects non-objects', () => {
+    expect(() => normalizeSessionPage([])).toThrow(ApiError);
+    expect(() => normalizeAnalytics(null)).toThrow(ApiError);
+    expect(normalizeSessionPage({}).items).toEqual([]);
+  });
+});
