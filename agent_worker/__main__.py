@@ -29,8 +29,9 @@ def _call(argv: list[str]) -> int:
     from agent_worker.audio_files import AudioFileError
     from agent_worker.wav_call import run_call
 
-    parser = argparse.ArgumentParser(prog="python -m agent_worker call",
-                                     description="One voice turn from a WAV file, no room needed.")
+    parser = argparse.ArgumentParser(
+        prog="python -m agent_worker call", description="One voice turn from a WAV file, no room needed."
+    )
     parser.add_argument("--in", dest="in_path", type=Path, required=True, help="the caller's speech")
     parser.add_argument("--out", dest="out_path", type=Path, required=True, help="the agent's reply")
     parser.add_argument("--lang", choices=["zh", "en"], default=None)
@@ -40,9 +41,15 @@ def _call(argv: list[str]) -> int:
     # The file sink has no pause and no request ids; livekit's notices about that are noise here.
     logging.getLogger("livekit.agents").setLevel(logging.ERROR)
     try:
-        result = asyncio.run(run_call(settings, args.in_path, args.out_path,
-                                      args.lang or settings.default_language,
-                                      printer=lambda line: print(line, flush=True)))
+        result = asyncio.run(
+            run_call(
+                settings,
+                args.in_path,
+                args.out_path,
+                args.lang or settings.default_language,
+                printer=lambda line: print(line, flush=True),
+            )
+        )
     except AudioFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -61,7 +68,9 @@ def _flush_spool() -> int:
         return EXIT_CONFIG
 
     async def run() -> int:
-        sender = SessionLogSender(settings.functions_api_url or "", settings.session_log_secret.get_secret_value())
+        sender = SessionLogSender(
+            settings.functions_api_url or "", settings.session_log_secret.get_secret_value()
+        )
         try:
             return await resend_spooled(sender, Spool(settings.telemetry_spool_dir))
         finally:

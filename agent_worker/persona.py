@@ -45,7 +45,8 @@ PERSONAS: dict[str, Persona] = {
     ),
     "tutor": Persona(
         name="tutor",
-        instructions_en="You are a patient language tutor who helps people practise speaking. " + _SPOKEN_STYLE_EN,
+        instructions_en="You are a patient language tutor who helps people practise speaking. "
+        + _SPOKEN_STYLE_EN,
         instructions_zh="你是一位耐心的口语老师，帮助用户练习说话。" + _SPOKEN_STYLE_ZH,
         greeting_en="Hello! What would you like to practise today?",
         greeting_zh="你好！今天想练习什么？",

@@ -23,11 +23,18 @@ METRICS_TOPIC = "voicecall.metrics"
 
 
 def session_log_for(settings: WorkerSettings, session_id: str) -> SessionLog:
-    sender = (SessionLogSender(settings.functions_api_url, settings.session_log_secret.get_secret_value())
-              if settings.functions_api_url else None)
-    return SessionLog(session_id, sender, Spool(settings.telemetry_spool_dir),
-                      batch_size=settings.telemetry_batch_size,
-                      flush_interval_s=settings.telemetry_flush_interval)
+    sender = (
+        SessionLogSender(settings.functions_api_url, settings.session_log_secret.get_secret_value())
+        if settings.functions_api_url
+        else None
+    )
+    return SessionLog(
+        session_id,
+        sender,
+        Spool(settings.telemetry_spool_dir),
+        batch_size=settings.telemetry_batch_size,
+        flush_interval_s=settings.telemetry_flush_interval,
+    )
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -58,17 +65,31 @@ async def entrypoint(ctx: JobContext) -> None:
     tracker.attach(session)
 
     async def on_shutdown() -> None:
-        log.record(SessionEnded(event_id=new_event_id(), ts=now_utc(), reason="room closed",
-                                duration_s=round(time.monotonic() - started, 3)))
+        log.record(
+            SessionEnded(
+                event_id=new_event_id(),
+                ts=now_utc(),
+                reason="room closed",
+                duration_s=round(time.monotonic() - started, 3),
+            )
+        )
         await log.aclose()
 
     ctx.add_shutdown_callback(on_shutdown)
     await ctx.connect()
-    log.record(SessionStarted(event_id=new_event_id(), ts=now_utc(), room=ctx.room.name,
-                              language=meta.language, providers=settings.providers(),
-                              participant=None))
-    logger.info("call started room=%s language=%s providers=%s", session_id, meta.language,
-                settings.providers())
+    log.record(
+        SessionStarted(
+            event_id=new_event_id(),
+            ts=now_utc(),
+            room=ctx.room.name,
+            language=meta.language,
+            providers=settings.providers(),
+            participant=None,
+        )
+    )
+    logger.info(
+        "call started room=%s language=%s providers=%s", session_id, meta.language, settings.providers()
+    )
     await session.start(agent=agent, room=ctx.room)
 
 

@@ -14,8 +14,11 @@ from agent_worker.settings import Language, WorkerSettings
 def turn_handling(settings: WorkerSettings) -> TurnHandlingOptions:
     return TurnHandlingOptions(
         turn_detection="vad",
-        endpointing={"mode": "fixed", "min_delay": settings.min_endpointing_delay,
-                     "max_delay": settings.max_endpointing_delay},
+        endpointing={
+            "mode": "fixed",
+            "min_delay": settings.min_endpointing_delay,
+            "max_delay": settings.max_endpointing_delay,
+        },
         interruption={
             "enabled": settings.allow_interruptions,
             "mode": "vad",
@@ -41,11 +44,16 @@ def build_session(settings: WorkerSettings, pipeline: Pipeline) -> AgentSession:
 
 
 def build_agent(settings: WorkerSettings, language: Language, persona: str | None, greet: bool) -> VoiceAgent:
-    return VoiceAgent(persona=get_persona(persona or settings.persona), language=language,
-                      memory_turns=settings.memory_turns, greet=greet)
+    return VoiceAgent(
+        persona=get_persona(persona or settings.persona),
+        language=language,
+        memory_turns=settings.memory_turns,
+        greet=greet,
+    )
 
 
-def new_call(settings: WorkerSettings, language: Language, persona: str | None,
-             greet: bool) -> tuple[AgentSession, VoiceAgent]:
+def new_call(
+    settings: WorkerSettings, language: Language, persona: str | None, greet: bool
+) -> tuple[AgentSession, VoiceAgent]:
     pipeline = build_pipeline(settings, language)
     return build_session(settings, pipeline), build_agent(settings, language, persona, greet)

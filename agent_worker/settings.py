@@ -18,11 +18,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Language = Literal["zh", "en"]
 
 OPENAI_VOICES = frozenset(
-    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
-     "marin", "cedar"}
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "nova",
+        "onyx",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
 )
 # Azure neural voice names look like "zh-CN-XiaoxiaoNeural"; the locale must match the language it serves.
-_AZURE_VOICE = re.compile(r"^(?P<locale>[a-z]{2,3}-[A-Z]{2}(?:-[A-Za-z]+)?)-[A-Za-z]+(?:Multilingual)?Neural(?:HD)?$")
+_AZURE_VOICE = re.compile(
+    r"^(?P<locale>[a-z]{2,3}-[A-Z]{2}(?:-[A-Za-z]+)?)-[A-Za-z]+(?:Multilingual)?Neural(?:HD)?$"
+)
 
 
 class Provider(StrEnum):
@@ -42,7 +57,9 @@ class WorkerSettings(BaseSettings):
     worker_http_host: str = "127.0.0.1"
     worker_http_port: int = Field(8081, ge=0, le=65535, description="health/metrics HTTP port; 0 = any")
     idle_processes: int = Field(1, ge=0, le=32, description="prewarmed job processes kept ready")
-    process_init_timeout: float = Field(120.0, gt=0, description="seconds a job process may take to load models")
+    process_init_timeout: float = Field(
+        120.0, gt=0, description="seconds a job process may take to load models"
+    )
 
     # Providers per stage; any mix is allowed
     stt_provider: Provider = Provider.LOCAL
@@ -97,9 +114,12 @@ class WorkerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_providers(self) -> WorkerSettings:
-        stages = {"STT_PROVIDER": self.stt_provider, "LLM_PROVIDER": self.llm_provider,
-                  "TTS_PROVIDER": self.tts_provider}
-        if Provider.AZURE == self.llm_provider:
+        stages = {
+            "STT_PROVIDER": self.stt_provider,
+            "LLM_PROVIDER": self.llm_provider,
+            "TTS_PROVIDER": self.tts_provider,
+        }
+        if self.llm_provider == Provider.AZURE:
             raise ValueError("LLM_PROVIDER: azure offers speech only; choose local or openai")
         for env, provider in stages.items():
             if provider is Provider.OPENAI and not self.openai_api_key:
@@ -113,8 +133,10 @@ class WorkerSettings(BaseSettings):
                 f"OPENAI_TTS_VOICE: unknown voice {self.openai_tts_voice!r}; one of {sorted(OPENAI_VOICES)}"
             )
         if self.tts_provider is Provider.AZURE:
-            for env, voice, prefix in (("AZURE_VOICE_EN", self.azure_voice_en, "en-"),
-                                       ("AZURE_VOICE_ZH", self.azure_voice_zh, "zh-")):
+            for env, voice, prefix in (
+                ("AZURE_VOICE_EN", self.azure_voice_en, "en-"),
+                ("AZURE_VOICE_ZH", self.azure_voice_zh, "zh-"),
+            ):
                 m = _AZURE_VOICE.match(voice)
                 if not m or not m.group("locale").startswith(prefix):
                     raise ValueError(
@@ -126,7 +148,11 @@ class WorkerSettings(BaseSettings):
         return self
 
     def providers(self) -> dict[str, str]:
-        return {"stt": self.stt_provider.value, "llm": self.llm_provider.value, "tts": self.tts_provider.value}
+        return {
+            "stt": self.stt_provider.value,
+            "llm": self.llm_provider.value,
+            "tts": self.tts_provider.value,
+        }
 
 
 def config_error_line(exc: ValidationError) -> str:

@@ -50,8 +50,9 @@ class RejectedError(Exception):
 class SessionLogSender:
     """Sends one batch for one session over HTTP; no state beyond the HTTP client."""
 
-    def __init__(self, api_url: str, secret: str, client: httpx.AsyncClient | None = None,
-                 timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, api_url: str, secret: str, client: httpx.AsyncClient | None = None, timeout_s: float = 5.0
+    ) -> None:
         self._api_url = api_url.rstrip("/")
         self._secret = secret
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
@@ -74,7 +75,11 @@ class SessionLogSender:
                 last = exc
                 continue
             if resp.status_code < 300:
-                return
+                if _acknowledged(resp, len(events)):
+                    return
+                # A 2xx that is not our API's answer (a proxy page, a local emulator's error) is no receipt.
+                last = DeliveryError(f"HTTP {resp.status_code} without an acknowledgement")
+                continue
             if resp.status_code in _PERMANENT_STATUSES:
                 raise RejectedError(f"{resp.status_code}: {resp.text[:300]}")
             last = DeliveryError(f"HTTP {resp.status_code}")
@@ -96,8 +101,12 @@ class Spool:
         path = self.dir / f"{_safe(session_id)}.jsonl"
         with path.open("a", encoding="utf-8") as fh:
             for ev in events:
-                fh.write(json.dumps({"session_id": session_id, "event": ev.model_dump(mode="json")},
-                                    ensure_ascii=False) + "\n")
+                fh.write(
+                    json.dumps(
+                        {"session_id": session_id, "event": ev.model_dump(mode="json")}, ensure_ascii=False
+                    )
+                    + "\n"
+                )
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -105,8 +114,13 @@ class Spool:
         self.dir.mkdir(parents=True, exist_ok=True)
         with (self.dir / "rejected.jsonl").open("a", encoding="utf-8") as fh:
             for ev in events:
-                fh.write(json.dumps({"session_id": session_id, "reason": reason,
-                                     "event": ev.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+                fh.write(
+                    json.dumps(
+                        {"session_id": session_id, "reason": reason, "event": ev.model_dump(mode="json")},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
 
     def claim(self) -> list[Path]:
         """Atomically take the spool files, so two processes never re-send the same file at once."""
@@ -138,24 +152,34 @@ class Spool:
         return by_session
 
 
+def _acknowledged(resp: httpx.Response, count: int) -> bool:
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("received") == count
+
+
 def _safe(session_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in session_id)[:128]
 
 
-async def deliver_or_spool(sender: SessionLogSender, spool: Spool, session_id: str,
-                           events: Sequence[SessionEvent]) -> bool:
+async def deliver_or_spool(
+    sender: SessionLogSender, spool: Spool, session_id: str, events: Sequence[SessionEvent]
+) -> bool:
     """Send in API-sized chunks; whatever fails goes to the spool. True when all were delivered."""
     ok = True
     for start in range(0, len(events), MAX_BATCH_EVENTS):
-        chunk = events[start:start + MAX_BATCH_EVENTS]
+        chunk = events[start : start + MAX_BATCH_EVENTS]
         try:
             await sender.send(session_id, chunk)
         except RejectedError as exc:
             logger.error("session log rejected for %s: %s", session_id, exc)
             spool.dead_letter(session_id, chunk, str(exc))
         except DeliveryError as exc:
-            logger.warning("session log undeliverable for %s (%s); spooled %d events",
-                           session_id, exc, len(chunk))
+            logger.warning(
+                "session log undeliverable for %s (%s); spooled %d events", session_id, exc, len(chunk)
+            )
             spool.append(session_id, chunk)
             ok = False
     return ok
@@ -175,8 +199,14 @@ async def resend_spooled(sender: SessionLogSender, spool: Spool) -> int:
 class SessionLog:
     """The per-call buffer: ``record`` never blocks the voice loop; a background task ships batches."""
 
-    def __init__(self, session_id: str, sender: SessionLogSender | None, spool: Spool,
-                 batch_size: int = 20, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        sender: SessionLogSender | None,
+        spool: Spool,
+        batch_size: int = 20,
+        flush_interval_s: float = 1.0,
+    ) -> None:
         self.session_id = session_id
         self._sender = sender
         self._spool = spool

@@ -51,8 +51,15 @@ class TurnTracker:
         err = ev.error
         stage = type(ev.source).__name__.lower()[:32] if ev.source is not None else "session"
         recoverable = bool(getattr(err, "recoverable", True))
-        self._emit(ErrorEvent(event_id=new_event_id(), ts=now_utc(), stage=stage,
-                              message=str(getattr(err, "error", err))[:1000], recoverable=recoverable))
+        self._emit(
+            ErrorEvent(
+                event_id=new_event_id(),
+                ts=now_utc(),
+                stage=stage,
+                message=str(getattr(err, "error", err))[:1000],
+                recoverable=recoverable,
+            )
+        )
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -67,13 +74,22 @@ class TurnTracker:
                 "transcription_delay": _seconds(m.get("transcription_delay")),
             }
         role = "user" if item.role == "user" else "agent"
-        t_item = TranscriptItem(event_id=new_event_id(), ts=now_utc(), role=role, text=text[:4000],
-                                language=self.language, interrupted=item.interrupted, turn=self.turn)
+        t_item = TranscriptItem(
+            event_id=new_event_id(),
+            ts=now_utc(),
+            role=role,
+            text=text[:4000],
+            language=self.language,
+            interrupted=item.interrupted,
+            turn=self.turn,
+        )
         self.transcript.append(t_item)
         self._emit(t_item)
         if item.role == "assistant" and self.turn > 0 and self._pending_user is not None:
             tm = TurnMetrics(
-                event_id=new_event_id(), ts=now_utc(), turn=self.turn,
+                event_id=new_event_id(),
+                ts=now_utc(),
+                turn=self.turn,
                 end_of_utterance_delay=self._pending_user.get("end_of_utterance_delay"),
                 transcription_delay=self._pending_user.get("transcription_delay"),
                 llm_ttft=_seconds(m.get("llm_node_ttft")),
@@ -90,6 +106,8 @@ def format_metrics(tm: TurnMetrics) -> str:
     def f(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}s"
 
-    return (f"metrics: turn={tm.turn} end_of_utterance_delay={f(tm.end_of_utterance_delay)} "
-            f"stt={f(tm.transcription_delay)} llm_ttft={f(tm.llm_ttft)} tts_ttfb={f(tm.tts_ttfb)} "
-            f"voice_to_voice={f(tm.voice_to_voice)}")
+    return (
+        f"metrics: turn={tm.turn} end_of_utterance_delay={f(tm.end_of_utterance_delay)} "
+        f"stt={f(tm.transcription_delay)} llm_ttft={f(tm.llm_ttft)} tts_ttfb={f(tm.tts_ttfb)} "
+        f"voice_to_voice={f(tm.voice_to_voice)}"
+    )

@@ -55,7 +55,7 @@ class PacedFileInput(io.AudioInput):
         if delay > 0:
             await asyncio.sleep(delay)
         self._n += 1
-        chunk = self._samples[self._pos:self._pos + self._spf]
+        chunk = self._samples[self._pos : self._pos + self._spf]
         self._pos += self._spf
         if chunk.size < self._spf:
             if self.finished_at is None:
@@ -68,8 +68,9 @@ class MemoryPlayoutOutput(io.AudioOutput):
     """An audio sink that 'plays' in real time into memory, so interruptions cut where a listener would."""
 
     def __init__(self, sample_rate: int = OUTPUT_RATE) -> None:
-        super().__init__(label="wav-out", capabilities=io.AudioOutputCapabilities(pause=False),
-                         sample_rate=sample_rate)
+        super().__init__(
+            label="wav-out", capabilities=io.AudioOutputCapabilities(pause=False), sample_rate=sample_rate
+        )
         self.rate = sample_rate
         self.chunks: list[np.ndarray] = []
         self.first_audio_at: list[float] = []  # monotonic time of each segment's first frame
@@ -123,8 +124,14 @@ class CallResult:
     heard_speech: bool
 
 
-async def run_call(settings: WorkerSettings, in_path: Path, out_path: Path, language: Language,
-                   printer: Callable[[str], None] = print, max_wait_s: float = 60.0) -> CallResult:
+async def run_call(
+    settings: WorkerSettings,
+    in_path: Path,
+    out_path: Path,
+    language: Language,
+    printer: Callable[[str], None] = print,
+    max_wait_s: float = 60.0,
+) -> CallResult:
     samples = read_mono_pcm16(in_path)
     session, agent = new_call(settings, language, None, greet=False)
     audio_in = PacedFileInput(samples)
@@ -155,7 +162,7 @@ async def run_call(settings: WorkerSettings, in_path: Path, out_path: Path, lang
             await asyncio.sleep(0.1)
             if audio_in.finished_at is None:
                 continue
-            quiet = (session.agent_state == "listening" and session.user_state == "listening")
+            quiet = session.agent_state == "listening" and session.user_state == "listening"
             answered = bool(tracker.turn_metrics) and len(tracker.turn_metrics) >= tracker.turn
             if quiet and answered and time.monotonic() - idle_since[0] > 1.0:
                 break
@@ -167,5 +174,9 @@ async def run_call(settings: WorkerSettings, in_path: Path, out_path: Path, lang
         audio_in.close()
         await session.aclose()
     write_wav(out_path, audio_out.samples(), audio_out.rate)
-    return CallResult(transcript=tracker.transcript, turns=tracker.turn_metrics,
-                      reply_samples=int(audio_out.samples().size), heard_speech=tracker.turn > 0)
+    return CallResult(
+        transcript=tracker.transcript,
+        turns=tracker.turn_metrics,
+        reply_samples=int(audio_out.samples().size),
+        heard_speech=tracker.turn > 0,
+    )

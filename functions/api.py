@@ -72,7 +72,10 @@ def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         # loc/type/msg only: enough to fix the request, no echo of the input or of internals.
-        detail = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in exc.errors()]
+        errors = exc.errors()
+        detail = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in errors]
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return json_response(400, "malformed_json", detail)
         return json_response(422, "validation_error", detail)
 
     @app.exception_handler(ApiError)
@@ -121,6 +124,7 @@ def make_handler(
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        metrics.add_metric(name="Requests", unit="Count", value=1)
         body, rejection = check_body(event)
         if rejection is not None or body is None:
             return rejection or raw_error(400, "bad_body", None)

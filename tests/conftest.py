@@ -22,7 +22,9 @@ PYTHON = sys.executable
 def pytest_configure(config: pytest.Config) -> None:
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
-            raise pytest.UsageError(f"{tool} is required (apt-get install espeak-ng sox); run scripts/setup.sh")
+            raise pytest.UsageError(
+                f"{tool} is required (apt-get install espeak-ng sox); run scripts/setup.sh"
+            )
 
 
 @dataclass

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import silero
 
-from agent_worker.providers import azure_speech, offline as local, openai_compat
+from agent_worker.providers import azure_speech, openai_compat
+from agent_worker.providers import offline as local
 from agent_worker.settings import Language, Provider, WorkerSettings
 
 
@@ -39,8 +40,11 @@ def build_vad(settings: WorkerSettings) -> vad.VAD:
 def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
     if settings.stt_provider is Provider.LOCAL:
         return local.build_stt(settings, language)
-    cloud = (openai_compat.build_stt(settings, language) if settings.stt_provider is Provider.OPENAI
-             else azure_speech.build_stt(settings, language))
+    cloud = (
+        openai_compat.build_stt(settings, language)
+        if settings.stt_provider is Provider.OPENAI
+        else azure_speech.build_stt(settings, language)
+    )
     if not settings.fallback_to_local:
         return cloud
     return stt.FallbackAdapter([cloud, local.build_stt(settings, language)], vad=vad_)
@@ -58,8 +62,11 @@ def build_llm(settings: WorkerSettings) -> llm.LLM:
 def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     if settings.tts_provider is Provider.LOCAL:
         return local.build_tts(settings, language)
-    cloud = (openai_compat.build_tts(settings) if settings.tts_provider is Provider.OPENAI
-             else azure_speech.build_tts(settings, language))
+    cloud = (
+        openai_compat.build_tts(settings)
+        if settings.tts_provider is Provider.OPENAI
+        else azure_speech.build_tts(settings, language)
+    )
     if not settings.fallback_to_local:
         return cloud
     return tts.FallbackAdapter([cloud, local.build_tts(settings, language)], max_retry_per_tts=1)
@@ -67,5 +74,9 @@ def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
 
 def build_pipeline(settings: WorkerSettings, language: Language) -> Pipeline:
     vad_ = build_vad(settings)
-    return Pipeline(vad=vad_, stt=build_stt(settings, language, vad_), llm=build_llm(settings),
-                    tts=build_tts(settings, language))
+    return Pipeline(
+        vad=vad_,
+        stt=build_stt(settings, language, vad_),
+        llm=build_llm(settings),
+        tts=build_tts(settings, language),
+    )

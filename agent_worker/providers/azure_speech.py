@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from livekit.agents import stt, tts
+from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import azure
 
 from agent_worker.settings import Language, WorkerSettings
@@ -10,19 +11,18 @@ from agent_worker.settings import Language, WorkerSettings
 AZURE_LOCALES: dict[Language, str] = {"zh": "zh-CN", "en": "en-US"}
 
 
-def _credentials(settings: WorkerSettings) -> dict[str, str]:
+def _key(settings: WorkerSettings) -> str:
     assert settings.azure_speech_key is not None  # guaranteed by WorkerSettings validation
-    creds = {"speech_key": settings.azure_speech_key.get_secret_value()}
-    if settings.azure_speech_endpoint:
-        creds["speech_endpoint"] = settings.azure_speech_endpoint
-    else:
-        assert settings.azure_speech_region is not None
-        creds["speech_region"] = settings.azure_speech_region
-    return creds
+    return settings.azure_speech_key.get_secret_value()
 
 
 def build_stt(settings: WorkerSettings, language: Language) -> stt.STT:
-    return azure.STT(language=AZURE_LOCALES[language], **_credentials(settings))
+    return azure.STT(
+        language=AZURE_LOCALES[language],
+        speech_key=_key(settings),
+        speech_region=settings.azure_speech_region or NOT_GIVEN,
+        speech_endpoint=settings.azure_speech_endpoint or NOT_GIVEN,
+    )
 
 
 def voice_for(settings: WorkerSettings, language: Language) -> str:
@@ -30,5 +30,10 @@ def voice_for(settings: WorkerSettings, language: Language) -> str:
 
 
 def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
-    return azure.TTS(voice=voice_for(settings, language), language=AZURE_LOCALES[language],
-                     **_credentials(settings))
+    return azure.TTS(
+        voice=voice_for(settings, language),
+        language=AZURE_LOCALES[language],
+        speech_key=_key(settings),
+        speech_region=settings.azure_speech_region,
+        speech_endpoint=settings.azure_speech_endpoint,
+    )

@@ -16,8 +16,11 @@ def build_stt(settings: WorkerSettings, language: Language) -> stt.STT:
 def build_llm(settings: WorkerSettings) -> llm.LLM:
     from agent_worker.providers.local.llm import LocalLLM
 
-    return LocalLLM(model_path=settings.local_llm_model, max_tokens=settings.max_reply_tokens,
-                    threads=settings.local_threads)
+    return LocalLLM(
+        model_path=settings.local_llm_model,
+        max_tokens=settings.max_reply_tokens,
+        threads=settings.local_threads,
+    )
 
 
 def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:

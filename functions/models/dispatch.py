@@ -1,4 +1,4 @@
-"""Metadata the token carries to the agent (``roomConfig.agents[].metadata``), one definition for both sides."""
+"""Metadata the token carries to the agent (``roomConfig.agents[].metadata``): one definition, both sides."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ class AgentDispatchMetadata(BaseModel):
     persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
 
     @classmethod
-    def parse_lenient(cls, raw: str | None, default_language: Literal["zh", "en"] = "en") -> AgentDispatchMetadata:
+    def parse_lenient(
+        cls, raw: str | None, default_language: Literal["zh", "en"] = "en"
+    ) -> AgentDispatchMetadata:
         """A malformed value must not end a call: fall back to defaults."""
         try:
             data = json.loads(raw) if raw else {}

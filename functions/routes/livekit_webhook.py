@@ -39,13 +39,16 @@ def _verified_event(body: str, authorization: str | None) -> WebhookEvent:
     settings = get_settings()
     receiver = WebhookReceiver(TokenVerifier(settings.livekit_api_key, runtime_secrets.livekit_api_secret()))
     try:
-        return receiver.receive(body, token)
+        event = receiver.receive(body, token)
     except ParseError as exc:
         raise ApiError(400, "bad_webhook_body", "body is not a LiveKit WebhookEvent") from exc
     except Exception as exc:  # livekit-api raises bare Exceptions and PyJWT errors for every mismatch
         metrics.add_metric(name="WebhookRejected", unit="Count", value=1)
         logger.warning("webhook rejected", extra={"reason": type(exc).__name__})
         raise ApiError(401, "invalid_webhook", "signature, key or body hash check failed") from exc
+    if not event.event:
+        raise ApiError(400, "bad_webhook_body", "webhook without an event type")
+    return event
 
 
 @once_per_event_id

@@ -23,9 +23,16 @@ _MAX_TRANSACTION_ITEMS = 100
 _MAX_ATTEMPTS = 4
 
 
-def _item(session_id: str, event: SessionEvent, now: datetime) -> dict[str, Any]:
+def _item(session_id: str, event: SessionEvent, now: datetime, position: int) -> dict[str, Any]:
     body = event.model_dump(mode="json", exclude={"ts"})
-    item: dict[str, Any] = {**body, "session_id": session_id, "ts": iso(event.ts), "expires_at": expires_at(now)}
+    item: dict[str, Any] = {
+        **body,
+        "session_id": session_id,
+        "ts": iso(event.ts),
+        # Tie-breaker for equal timestamps: arrival order (batch receive time, then position in the batch).
+        "arrival": f"{iso(now)}#{position:03d}",
+        "expires_at": expires_at(now),
+    }
     if event.type in INDEXED_KINDS:
         item["kind_day"] = f"{event.type}#{day_of(event.ts)}"
     return to_dynamo(item)
@@ -37,7 +44,7 @@ def store_events(session_id: str, events: list[SessionEvent], now: datetime) -> 
     for event in events:
         unique.setdefault(event.event_id, event)
     duplicates = len(events) - len(unique)
-    pending = [_item(session_id, e, now) for e in unique.values()]
+    pending = [_item(session_id, e, now, i) for i, e in enumerate(unique.values())]
     stored = 0
     for start in range(0, len(pending), _MAX_TRANSACTION_ITEMS):
         chunk = pending[start : start + _MAX_TRANSACTION_ITEMS]
@@ -89,7 +96,7 @@ def session_events(session_id: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in response:
             break
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    items.sort(key=lambda i: (i["ts"], i.get("turn") or 0, i["event_id"]))
+    items.sort(key=lambda i: (i["ts"], i.get("arrival", ""), i["event_id"]))
     return items
 
 

@@ -56,10 +56,13 @@ class _PendingDispatch:
     room: Room
     agent_name: str
     metadata: str
+    dispatch_id: str = field(default_factory=ids.dispatch_id)
 
 
 class AgentDispatcher:
-    def __init__(self, rooms: RoomManager, api_key: str, api_secret: str, availability_timeout: float) -> None:
+    def __init__(
+        self, rooms: RoomManager, api_key: str, api_secret: str, availability_timeout: float
+    ) -> None:
         self.rooms = rooms
         self.workers: dict[str, Worker] = {}
         self.jobs: dict[str, JobRecord] = {}
@@ -84,6 +87,13 @@ class AgentDispatcher:
             room.dispatched_agents.add("")
             self._start(_PendingDispatch(room, "", ""))
 
+    def dispatch(self, room: Room, agent_name: str, metadata: str) -> str:
+        """An explicit dispatch (AgentDispatchService.CreateDispatch); returns its dispatch id."""
+        room.dispatched_agents.add(agent_name)
+        pending = _PendingDispatch(room, agent_name, metadata)
+        self._start(pending)
+        return pending.dispatch_id
+
     def _start(self, pending: _PendingDispatch) -> None:
         task = asyncio.create_task(self._dispatch(pending), name=f"dispatch_{pending.room.name}")
         self._tasks.add(task)
@@ -93,7 +103,7 @@ class AgentDispatcher:
         room = pending.room
         job = agent.Job(
             id=ids.job_id(),
-            dispatch_id=ids.dispatch_id(),
+            dispatch_id=pending.dispatch_id,
             type=agent.JobType.JT_ROOM,
             room=room.info(),
             metadata=pending.metadata,
@@ -128,7 +138,7 @@ class AgentDispatcher:
         worker.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=job)))
         try:
             resp = await asyncio.wait_for(fut, self._availability_timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError, ConnectionError):
+        except (TimeoutError, asyncio.CancelledError, ConnectionError):
             logger.warning("dispatch room=%s job=%s: worker %s did not answer", room.name, job.id, worker.id)
             return False
         finally:
@@ -296,7 +306,9 @@ class AgentDispatcher:
         elif which == "ping":
             worker.send(
                 agent.ServerMessage(
-                    pong=agent.WorkerPong(last_timestamp=msg.ping.timestamp, timestamp=int(time.time() * 1000))
+                    pong=agent.WorkerPong(
+                        last_timestamp=msg.ping.timestamp, timestamp=int(time.time() * 1000)
+                    )
                 )
             )
         elif which == "migrate_job":

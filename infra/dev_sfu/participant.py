@@ -24,6 +24,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription as ParsedSdp
 from aiortc.sdp import candidate_from_sdp
 from livekit.protocol import models, rtc
 
@@ -94,7 +95,9 @@ class Participant:
         self.metadata = claims.metadata or ""
         self.attributes: dict[str, str] = dict(claims.attributes or {})
         self.is_agent = claims.kind == "agent" or bool(video.agent)
-        self.kind = models.ParticipantInfo.Kind.AGENT if self.is_agent else models.ParticipantInfo.Kind.STANDARD
+        self.kind = (
+            models.ParticipantInfo.Kind.AGENT if self.is_agent else models.ParticipantInfo.Kind.STANDARD
+        )
         self.hidden = bool(video.hidden)
         self.permission = models.ParticipantPermission(
             can_subscribe=video.can_subscribe,
@@ -208,7 +211,9 @@ class Participant:
         elif which == "ping_req":
             self.send(
                 rtc.SignalResponse(
-                    pong_resp=rtc.Pong(last_ping_timestamp=req.ping_req.timestamp, timestamp=int(time.time() * 1000))
+                    pong_resp=rtc.Pong(
+                        last_ping_timestamp=req.ping_req.timestamp, timestamp=int(time.time() * 1000)
+                    )
                 )
             )
         elif which == "leave":
@@ -314,6 +319,7 @@ class Participant:
 
     async def _on_publisher_offer(self, offer: rtc.SessionDescription) -> None:
         await self.publisher.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        self._unpublish_stopped_tracks(offer.sdp)
         for transceiver in self.publisher.getTransceivers():
             receiver = transceiver.receiver
             if id(receiver) not in self._shortened_receivers:
@@ -323,7 +329,24 @@ class Participant:
         answer = await self.publisher.createAnswer()
         await self.publisher.setLocalDescription(answer)
         local = self.publisher.localDescription
-        self.send(rtc.SignalResponse(answer=rtc.SessionDescription(type="answer", sdp=local.sdp, id=offer.id)))
+        self.send(
+            rtc.SignalResponse(answer=rtc.SessionDescription(type="answer", sdp=local.sdp, id=offer.id))
+        )
+
+    def _unpublish_stopped_tracks(self, sdp: str) -> None:
+        """Clients unpublish by removing the sender and renegotiating: the track's m-line stops sending."""
+        try:
+            parsed = ParsedSdp.parse(sdp)
+        except Exception:
+            return
+        stopped = {
+            m.rtp.muxId
+            for m in parsed.media
+            if m.kind in ("audio", "video") and (m.port == 0 or m.direction in ("inactive", "recvonly"))
+        }
+        for track in list(self.tracks.values()):
+            if track.info.mid and track.info.mid in stopped:
+                self._spawn(self.room.unpublish(self, track.sid), "unpublish")
 
     # ----- subscriber ---------------------------------------------------------------------------
 
@@ -344,11 +367,13 @@ class Participant:
                 self._answer_received.clear()
                 local = self.subscriber.localDescription
                 self.send(
-                    rtc.SignalResponse(offer=rtc.SessionDescription(type="offer", sdp=local.sdp, id=self._offer_id))
+                    rtc.SignalResponse(
+                        offer=rtc.SessionDescription(type="offer", sdp=local.sdp, id=self._offer_id)
+                    )
                 )
                 try:
                     await asyncio.wait_for(self._answer_received.wait(), _OFFER_ANSWER_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     logger.warning("%s: no answer to subscriber offer %d", self, self._offer_id)
                     return
         finally:
@@ -369,7 +394,9 @@ class Participant:
         transceiver = self.subscriber.addTransceiver(output, direction="sendonly")
         # Both SDKs split the stream id on "|" into participant sid and track sid.
         transceiver.sender._stream_id = f"{publisher.sid}|{track.sid}"
-        self.subscriptions[track.sid] = Subscription(output=output, relay=track.relay, transceiver=transceiver)
+        self.subscriptions[track.sid] = Subscription(
+            output=output, relay=track.relay, transceiver=transceiver
+        )
         self.request_offer()
 
     def unsubscribe(self, track_sid: str) -> None:

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from livekit.protocol import models, rtc
 
@@ -32,6 +32,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.dispatched_agents: set[str] = set()
         self.closed = False
+        self.ever_joined = False
         self._manager = manager
         self._close_timer: asyncio.TimerHandle | None = None
 
@@ -73,6 +74,8 @@ class Room:
         if old is not None:
             await self.remove_participant(old, models.DisconnectReason.DUPLICATE_IDENTITY)
         self.participants[p.identity] = p
+        if not p.is_agent:
+            self.ever_joined = True
         others = [o.info() for o in self.visible(exclude=p)]
         p.send(
             rtc.SignalResponse(
@@ -111,7 +114,10 @@ class Room:
             return
         del self.participants[p.identity]
         leave = None
-        if notify or reason not in (models.DisconnectReason.CLIENT_INITIATED, models.DisconnectReason.SIGNAL_CLOSE):
+        if notify or reason not in (
+            models.DisconnectReason.CLIENT_INITIATED,
+            models.DisconnectReason.SIGNAL_CLOSE,
+        ):
             leave = rtc.LeaveRequest(
                 can_reconnect=False,
                 reason=reason,  # type: ignore[arg-type]
@@ -126,7 +132,11 @@ class Room:
         if not p.hidden:
             for other in self.others(p):
                 for track_sid in p.tracks:
-                    other.send(rtc.SignalResponse(track_unpublished=rtc.TrackUnpublishedResponse(track_sid=track_sid)))
+                    other.send(
+                        rtc.SignalResponse(
+                            track_unpublished=rtc.TrackUnpublishedResponse(track_sid=track_sid)
+                        )
+                    )
                 info = p.info()
                 info.disconnect_reason = reason  # type: ignore[assignment]
                 other.send(rtc.SignalResponse(update=rtc.ParticipantUpdate(participants=[info])))
@@ -148,7 +158,7 @@ class Room:
         def _fire() -> None:
             self._close_timer = None
             if not self.has_humans():
-                asyncio.ensure_future(self._manager.close_room(self, models.DisconnectReason.ROOM_CLOSED))
+                self._manager.spawn(self._manager.close_room(self, models.DisconnectReason.ROOM_CLOSED))
 
         self._close_timer = asyncio.get_running_loop().call_later(self.departure_timeout, _fire)
 
@@ -183,9 +193,31 @@ class Room:
     def on_track_published(self, p: Participant, track: PublishedTrack) -> None:
         # The update that announces a track must reach subscribers before the offer that carries it.
         self._broadcast_update(p)
+        self._manager.webhooks.emit(
+            "track_published", room=self.info(), participant=p.info(), track=track.info
+        )
         for other in self.others(p):
             if other.auto_subscribe:
                 other.subscribe(p, track)
+
+    async def unpublish(self, p: Participant, track_sid: str) -> None:
+        track = p.tracks.pop(track_sid, None)
+        if track is None:
+            return
+        for other in self.others(p):
+            other.unsubscribe(track_sid)
+        await track.relay.close()
+        p.bump()
+        logger.info("unpublish room=%s %s track=%s", self.name, p, track_sid)
+        unpublished = rtc.SignalResponse(track_unpublished=rtc.TrackUnpublishedResponse(track_sid=track_sid))
+        p.send(unpublished)
+        if not p.hidden:
+            for other in self.others(p):
+                other.send(unpublished)
+        self._broadcast_update(p)
+        self._manager.webhooks.emit(
+            "track_unpublished", room=self.info(), participant=p.info(), track=track.info
+        )
 
     def on_track_muted(self, p: Participant, track_sid: str, muted: bool) -> None:
         track = p.tracks.get(track_sid)
@@ -234,6 +266,12 @@ class RoomManager:
         self.departure_timeout = departure_timeout
         self.dispatcher: AgentDispatcher | None = None
         self.on_room_closed: list[Callable[[Room], None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def get(self, name: str) -> Room | None:
         return self.rooms.get(name)
@@ -244,8 +282,13 @@ class RoomManager:
             room = Room(name, self, empty_timeout=empty_timeout, departure_timeout=self.departure_timeout)
             self.rooms[name] = room
             logger.info("room     %s created (%s)", name, room.sid)
+            asyncio.get_running_loop().call_later(empty_timeout, self._close_if_never_joined, room)
             self.webhooks.emit("room_started", room=room.info())
         return room
+
+    def _close_if_never_joined(self, room: Room) -> None:
+        if not room.closed and not room.has_humans() and not room.ever_joined:
+            self.spawn(self.close_room(room, models.DisconnectReason.ROOM_CLOSED))
 
     async def close_room(self, room: Room, reason: int) -> None:
         if self.rooms.get(room.name) is not room or room.closed:

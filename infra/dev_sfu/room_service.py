@@ -1,4 +1,4 @@
-"""The few RoomService (Twirp) calls a dev stack needs: list/delete rooms, list/remove participants."""
+"""The few server-API (Twirp) calls a dev stack needs: rooms, participants, explicit agent dispatch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToJson, Parse
 from google.protobuf.message import Message
 from livekit.api import TokenVerifier
-from livekit.protocol import models, room
+from livekit.protocol import agent_dispatch, models, room
 
 from . import auth
 from .room import RoomManager
@@ -26,10 +26,13 @@ class RoomServiceApi:
             "DeleteRoom": (room.DeleteRoomRequest, self._delete_room),
             "ListParticipants": (room.ListParticipantsRequest, self._list_participants),
             "RemoveParticipant": (room.RoomParticipantIdentity, self._remove_participant),
+            "CreateRoom": (room.CreateRoomRequest, self._create_room),
+            "CreateDispatch": (agent_dispatch.CreateAgentDispatchRequest, self._create_dispatch),
         }
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/twirp/livekit.RoomService/{method}", self._serve)
+        app.router.add_post("/twirp/livekit.AgentDispatchService/{method}", self._serve)
 
     async def _serve(self, request: web.Request) -> web.Response:
         method = self._methods.get(request.match_info["method"])
@@ -62,6 +65,21 @@ class RoomServiceApi:
         names = set(req.names)
         return room.ListRoomsResponse(
             rooms=[r.info() for r in self._rooms.rooms.values() if not names or r.name in names]
+        )
+
+    async def _create_room(self, req: room.CreateRoomRequest) -> Message:
+        created = self._rooms.get_or_create(req.name, empty_timeout=req.empty_timeout or 300)
+        if req.metadata:
+            created.metadata = req.metadata
+        return created.info()
+
+    async def _create_dispatch(self, req: agent_dispatch.CreateAgentDispatchRequest) -> Message:
+        if self._rooms.dispatcher is None:
+            raise LookupError("agent dispatch is not available")
+        target = self._rooms.get_or_create(req.room)
+        dispatch_id = self._rooms.dispatcher.dispatch(target, req.agent_name, req.metadata)
+        return agent_dispatch.AgentDispatch(
+            id=dispatch_id, agent_name=req.agent_name, room=req.room, metadata=req.metadata
         )
 
     async def _delete_room(self, req: room.DeleteRoomRequest) -> Message:

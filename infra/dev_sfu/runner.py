@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -106,7 +105,3 @@ def dev_sfu_process(
             proc.wait()
         if log_file:
             out.close()  # type: ignore[union-attr]
-
-
-async def wait_healthy_async(url: str, timeout: float = 15.0) -> None:
-    await asyncio.to_thread(wait_healthy, url, timeout)

@@ -100,6 +100,8 @@ class DevSfu:
         logger.info("dev SFU listening on %s (webhooks: %s)", self.url, self.settings.webhook_url or "off")
 
     async def stop(self) -> None:
+        if self._runner is None:
+            return
         await self.rooms.close_all()
         await self.dispatcher.close()
         for task in list(self._connections):
@@ -121,10 +123,10 @@ class DevSfu:
 
     def _check_join(self, request: web.Request) -> auth.JoinGrant:
         grant = auth.verify_join(self.verifier, auth.token_from_request(request))
-        if grant.claims.kind == "agent" or (grant.claims.video and grant.claims.video.agent):
-            # An agent whose room already closed must not reopen it and wait there forever.
-            if self.rooms.get(grant.room) is None:
-                raise auth.TokenRejected("room is closed")
+        is_agent = grant.claims.kind == "agent" or bool(grant.claims.video and grant.claims.video.agent)
+        # An agent whose room already closed must not reopen it and wait there forever.
+        if is_agent and self.rooms.get(grant.room) is None:
+            raise auth.TokenRejected("room is closed")
         return grant
 
     async def _validate(self, request: web.Request) -> web.Response:
@@ -157,7 +159,9 @@ class DevSfu:
                 self._connections.discard(task)
         return ws
 
-    async def _run_participant(self, request: web.Request, ws: web.WebSocketResponse, grant: auth.JoinGrant) -> None:
+    async def _run_participant(
+        self, request: web.Request, ws: web.WebSocketResponse, grant: auth.JoinGrant
+    ) -> None:
         new_room = self.rooms.get(grant.room) is None
         room = self.rooms.get_or_create(grant.room)
         try:

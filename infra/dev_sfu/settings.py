@@ -14,7 +14,9 @@ class DevSfuSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("DEV_SFU_HOST", "host"))
     port: int = Field(default=7880, ge=0, le=65535, validation_alias=AliasChoices("DEV_SFU_PORT", "port"))
     api_key: str = Field(default="devkey", validation_alias=AliasChoices("LIVEKIT_API_KEY", "api_key"))
-    api_secret: str = Field(default="secret", validation_alias=AliasChoices("LIVEKIT_API_SECRET", "api_secret"))
+    api_secret: str = Field(
+        default="secret", validation_alias=AliasChoices("LIVEKIT_API_SECRET", "api_secret")
+    )
     # Empty string disables webhooks.
     webhook_url: str = Field(
         default="http://127.0.0.1:3000/livekit/webhook",

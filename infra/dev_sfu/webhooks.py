@@ -29,10 +29,7 @@ logger = logging.getLogger("dev_sfu.webhooks")
 def sign(body: str, api_key: str, api_secret: str) -> str:
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     return (
-        AccessToken(api_key, api_secret)
-        .with_ttl(datetime.timedelta(minutes=5))
-        .with_sha256(digest)
-        .to_jwt()
+        AccessToken(api_key, api_secret).with_ttl(datetime.timedelta(minutes=5)).with_sha256(digest).to_jwt()
     )
 
 
@@ -60,7 +57,7 @@ class WebhookSender:
             self._queue.put_nowait(None)
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), drain_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
@@ -74,6 +71,7 @@ class WebhookSender:
         event: str,
         room: models.Room | None = None,
         participant: models.ParticipantInfo | None = None,
+        track: models.TrackInfo | None = None,
     ) -> None:
         if not self.enabled:
             return
@@ -82,6 +80,8 @@ class WebhookSender:
             msg.room.CopyFrom(room)
         if participant is not None:
             msg.participant.CopyFrom(participant)
+        if track is not None:
+            msg.track.CopyFrom(track)
         self._queue.put_nowait(msg)
 
     async def _deliver_all(self) -> None:
@@ -105,7 +105,7 @@ class WebhookSender:
                         logger.debug("webhook %s delivered", msg.event)
                         return
                     problem = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             logger.warning(
                 "webhook %s (room %s) to %s failed (attempt %d/%d): %s",

@@ -73,21 +73,24 @@ class FakeOpenAI:
         self.behaviour = Behaviour()
         self.stats = Stats()
         self.app = web.Application(client_max_size=50 * 1024 * 1024)
-        self.app.add_routes([
-            web.post("/v1/chat/completions", self.chat),
-            web.post("/v1/audio/transcriptions", self.transcriptions),
-            web.post("/v1/audio/speech", self.speech),
-            web.get("/v1/models", self.models),
-            web.post("/_control", self.control),
-            web.get("/_stats", self.get_stats),
-        ])
+        self.app.add_routes(
+            [
+                web.post("/v1/chat/completions", self.chat),
+                web.post("/v1/audio/transcriptions", self.transcriptions),
+                web.post("/v1/audio/speech", self.speech),
+                web.get("/v1/models", self.models),
+                web.post("/_control", self.control),
+                web.get("/_stats", self.get_stats),
+            ]
+        )
 
     def _failing(self, endpoint: str) -> web.Response | None:
         if endpoint in self.behaviour.fail or "all" in self.behaviour.fail:
             self.stats.failed += 1
-            return web.json_response({"error": {"message": f"injected {endpoint} failure",
-                                                "type": "server_error"}},
-                                     status=self.behaviour.fail_status)
+            return web.json_response(
+                {"error": {"message": f"injected {endpoint} failure", "type": "server_error"}},
+                status=self.behaviour.fail_status,
+            )
         return None
 
     async def control(self, request: web.Request) -> web.Response:
@@ -119,19 +122,37 @@ class FakeOpenAI:
         created = int(time.time())
         if not body.get("stream"):
             await asyncio.sleep(self.behaviour.ttft_ms / 1000)
-            return web.json_response({
-                "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": len(_tokens(text)), "total_tokens": 20},
-            })
+            return web.json_response(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": 10,
+                        "completion_tokens": len(_tokens(text)),
+                        "total_tokens": 20,
+                    },
+                }
+            )
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         await resp.prepare(request)
 
         async def send(delta: dict[str, Any], finish: str | None = None, usage: dict | None = None) -> None:
-            chunk: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                                     "model": model,
-                                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            chunk: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             if usage is not None:
                 chunk["choices"] = []
                 chunk["usage"] = usage
@@ -146,8 +167,14 @@ class FakeOpenAI:
             await send({"content": tok})
         await send({}, finish="stop")
         if (body.get("stream_options") or {}).get("include_usage"):
-            await send({}, usage={"prompt_tokens": 10, "completion_tokens": len(tokens),
-                                  "total_tokens": 10 + len(tokens)})
+            await send(
+                {},
+                usage={
+                    "prompt_tokens": 10,
+                    "completion_tokens": len(tokens),
+                    "total_tokens": 10 + len(tokens),
+                },
+            )
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
@@ -163,8 +190,11 @@ class FakeOpenAI:
         data = upload.file.read()
         self.stats.last_audio_seconds, self.stats.last_audio_rms = _wav_stats(data)
         await asyncio.sleep(self.behaviour.stt_delay_ms / 1000)
-        text = (self.behaviour.transcripts.pop(0) if self.behaviour.transcripts
-                else self.behaviour.default_transcript)
+        text = (
+            self.behaviour.transcripts.pop(0)
+            if self.behaviour.transcripts
+            else self.behaviour.default_transcript
+        )
         if form.get("response_format") in ("text",):
             return web.Response(text=text)
         return web.json_response({"text": text})
@@ -190,18 +220,37 @@ class FakeOpenAI:
 
 async def espeak_wav(text: str, voice: str) -> bytes:
     proc = await asyncio.create_subprocess_exec(
-        "espeak-ng", "-v", voice, "--stdout", text,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        "espeak-ng",
+        "-v",
+        voice,
+        "--stdout",
+        text,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     out, _ = await proc.communicate()
     return out
 
 
 async def _ffmpeg(wav: bytes, fmt: str) -> bytes:
-    codec = {"mp3": ["-f", "mp3"], "opus": ["-f", "ogg", "-c:a", "libopus"], "aac": ["-f", "adts"],
-             "flac": ["-f", "flac"]}.get(fmt, ["-f", "mp3"])
+    codec = {
+        "mp3": ["-f", "mp3"],
+        "opus": ["-f", "ogg", "-c:a", "libopus"],
+        "aac": ["-f", "adts"],
+        "flac": ["-f", "flac"],
+    }.get(fmt, ["-f", "mp3"])
     proc = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-loglevel", "error", "-i", "pipe:0", *codec, "pipe:1",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-i",
+        "pipe:0",
+        *codec,
+        "pipe:1",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     out, _ = await proc.communicate(wav)
     return out
 

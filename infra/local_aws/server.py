@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ def ensure_dummy_credentials(region: str = "us-east-1") -> None:
 
 def start_local_aws(port: int = 4566, host: str = "127.0.0.1") -> LocalAws:
     """Start moto's server; port 0 picks a free port. Returns the endpoint URL to use."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

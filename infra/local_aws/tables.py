@@ -24,7 +24,8 @@ from infra.local_aws.server import ensure_dummy_credentials
 from infra.local_aws.settings import REPO_ROOT
 
 PACKAGED_TEMPLATE = REPO_ROOT / ".serverless" / "cloudformation-template-update-stack.json"
-_CACHE_DIR = REPO_ROOT / ".serverless-local"
+# Inside node_modules: already ignored by git, and thrown away with the tooling it depends on.
+_CACHE_DIR = REPO_ROOT / "node_modules" / ".cache" / "voicecall-tables"
 
 
 def ensure_node_modules(repo_root: Path = REPO_ROOT) -> None:
@@ -66,7 +67,7 @@ def resolved_resources(stage: str = "local", region: str = "us-east-1", repo_roo
         return cached
     out = osls(["print", "--stage", stage, "--region", region, "--format", "json", "--path", "resources"], repo_root)
     resources: dict[str, Any] = json.loads(out[out.index("{") :])
-    cache.parent.mkdir(exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(resources))
     return resources
 
@@ -110,6 +111,10 @@ def create_tables(
             raise RuntimeError(f"stack {stack}: {status}")
         time.sleep(0.1)
     waiter = dynamodb.get_waiter("table_exists")
-    for name in names:
-        waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    for resource in tables_template["Resources"].values():
+        props = resource["Properties"]
+        waiter.wait(TableName=props["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:  # moto's CloudFormation ignores this property; apply it like AWS would
+            dynamodb.update_time_to_live(TableName=props["TableName"], TimeToLiveSpecification=ttl)
     return names

@@ -15,62 +15,105 @@ ROOT = Path(__file__).resolve().parents[2]
 def base_env(s: StackSettings) -> dict[str, str]:
     env = dict(os.environ)
     venv_bin = str(Path(sys.executable).parent)
-    env.update({
-        # serverless-offline runs `python3` from PATH: it must be the venv's.
-        "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-        "HF_HUB_OFFLINE": "1",
-        "LIVEKIT_URL": s.livekit_url,
-        "LIVEKIT_API_KEY": s.api_key,
-        "LIVEKIT_API_SECRET": s.api_secret,
-        "AGENT_NAME": s.agent_name,
-        "SESSION_LOG_SECRET": s.session_log_secret,
-        "FUNCTIONS_API_URL": s.functions_url,
-        "AWS_ENDPOINT_URL": s.aws_url,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "voicecall",
-    })
+    env.update(
+        {
+            # serverless-offline runs `python3` from PATH: it must be the venv's.
+            "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",
+            "LIVEKIT_URL": s.livekit_url,
+            "LIVEKIT_API_KEY": s.api_key,
+            "LIVEKIT_API_SECRET": s.api_secret,
+            "AGENT_NAME": s.agent_name,
+            "SESSION_LOG_SECRET": s.session_log_secret,
+            "FUNCTIONS_API_URL": s.functions_url,
+            "AWS_ENDPOINT_URL": s.aws_url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": "voicecall",
+        }
+    )
     return env
 
 
 def local_aws(s: StackSettings) -> Service:
-    return Service("aws", [sys.executable, "-m", "infra.local_aws", "--host", s.host, "--port", str(s.aws_port)],
-                   base_env(s), ROOT, ready_log=r"tables ready")
+    return Service(
+        "aws",
+        [sys.executable, "-m", "infra.local_aws", "--host", s.host, "--port", str(s.aws_port)],
+        base_env(s),
+        ROOT,
+        ready_log=r"local AWS at ",
+    )
 
 
 def functions(s: StackSettings) -> Service:
     osls = ROOT / "node_modules" / ".bin" / "osls"
-    return Service("functions", [str(osls), "offline", "start", "--stage", "local", "--region", "us-east-1",
-                                 "--host", s.host, "--httpPort", str(s.functions_port),
-                                 "--lambdaPort", str(s.functions_port + 2)],
-                   base_env(s), ROOT, health_url=f"{s.functions_url}/openapi.json")
+    return Service(
+        "functions",
+        [
+            str(osls),
+            "offline",
+            "start",
+            "--stage",
+            "local",
+            "--region",
+            "us-east-1",
+            "--host",
+            s.host,
+            "--httpPort",
+            str(s.functions_port),
+            "--lambdaPort",
+            str(s.functions_port + 2),
+        ],
+        base_env(s),
+        ROOT,
+        health_url=f"{s.functions_url}/openapi.json",
+    )
 
 
 def sfu(s: StackSettings) -> Service:
-    return Service("sfu", [sys.executable, "-m", "infra.dev_sfu", "--host", s.host, "--port", str(s.sfu_port),
-                           "--api-key", s.api_key, "--api-secret", s.api_secret,
-                           "--webhook-url", f"{s.functions_url}/livekit/webhook"],
-                   base_env(s), ROOT, health_url=f"http://{s.host}:{s.sfu_port}/")
+    return Service(
+        "sfu",
+        [
+            sys.executable,
+            "-m",
+            "infra.dev_sfu",
+            "--host",
+            s.host,
+            "--port",
+            str(s.sfu_port),
+            "--api-key",
+            s.api_key,
+            "--api-secret",
+            s.api_secret,
+            "--webhook-url",
+            f"{s.functions_url}/livekit/webhook",
+        ],
+        base_env(s),
+        ROOT,
+        health_url=f"http://{s.host}:{s.sfu_port}/",
+    )
 
 
 def worker(s: StackSettings) -> Service:
     env = base_env(s)
     env.setdefault("TELEMETRY_SPOOL_DIR", str(ROOT / "var" / "telemetry-spool"))
     env["WORKER_HTTP_PORT"] = str(s.worker_http_port)
-    return Service("agent", [sys.executable, "-m", "agent_worker", "start"],
-                   env, ROOT, ready_log=r"registered worker")
+    return Service(
+        "agent", [sys.executable, "-m", "agent_worker", "start"], env, ROOT, ready_log=r"registered worker"
+    )
 
 
 def web(s: StackSettings) -> Service:
     env = base_env(s)
     env.update({"WEB_HOST": s.host, "WEB_PORT": str(s.web_port)})
-    return Service("web", ["node", str(ROOT / "web" / "scripts" / "serve.mjs")], env, ROOT,
-                   health_url=f"{s.web_url}/")
+    return Service(
+        "web", ["node", str(ROOT / "web" / "scripts" / "serve.mjs")], env, ROOT, health_url=f"{s.web_url}/"
+    )
 
 
 def all_services(s: StackSettings) -> list[Service]:

@@ -6,6 +6,7 @@ Each service runs in its own session (process group) so that stopping it also st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -62,8 +63,15 @@ class Supervisor:
         idx = len(self.services)
         self.services.append(svc)
         svc.proc = subprocess.Popen(
-            svc.cmd, cwd=svc.cwd, env=svc.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True,
+            svc.cmd,
+            cwd=svc.cwd,
+            env=svc.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
         )
         ready_re = re.compile(svc.ready_log) if svc.ready_log else None
         prefix = self._prefix(idx, svc.name)
@@ -87,11 +95,15 @@ class Supervisor:
         while True:
             assert svc.proc is not None
             if svc.proc.poll() is not None:
-                raise StartupError(f"{svc.name} exited with code {svc.proc.returncode}:\n" + "\n".join(svc.tail))
+                raise StartupError(
+                    f"{svc.name} exited with code {svc.proc.returncode}:\n" + "\n".join(svc.tail)
+                )
             if self._healthy(svc):
                 return
             if time.monotonic() > deadline:
-                raise StartupError(f"{svc.name} was not healthy after {timeout_s:.0f}s:\n" + "\n".join(svc.tail))
+                raise StartupError(
+                    f"{svc.name} was not healthy after {timeout_s:.0f}s:\n" + "\n".join(svc.tail)
+                )
             if progress and time.monotonic() - last_note > 10:
                 last_note = time.monotonic()
                 progress(f"  … still waiting for {svc.name} ({int(deadline - time.monotonic())}s left)")
@@ -115,23 +127,17 @@ class Supervisor:
         """SIGTERM every group (newest first), then SIGKILL whatever is left after ``grace_s``."""
         for svc in reversed(self.services):
             if svc.proc and svc.proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(svc.proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + grace_s
         for svc in reversed(self.services):
             if svc.proc is None:
                 continue
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 svc.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # The group may hold grandchildren even after the leader exited.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(svc.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def first_exited(self) -> Service | None:
         for svc in self.services:

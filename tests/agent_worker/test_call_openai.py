@@ -14,25 +14,40 @@ from tests.support.audio import read_wav, silence, speak, voiced_seconds
 
 METRICS_LINE = re.compile(
     r"^metrics: turn=(\d+) end_of_utterance_delay=(\S+) stt=(\S+) llm_ttft=(\S+) tts_ttfb=(\S+) "
-    r"voice_to_voice=(\d+\.\d+)s$", re.M)
+    r"voice_to_voice=(\d+\.\d+)s$",
+    re.M,
+)
 
 
 def openai_env(fake: FakeOpenAIHandle, **extra: str) -> dict[str, str]:
-    return worker_env(STT_PROVIDER="openai", LLM_PROVIDER="openai", TTS_PROVIDER="openai",
-                      OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url, FALLBACK_TO_LOCAL="false",
-                      **extra)
+    return worker_env(
+        STT_PROVIDER="openai",
+        LLM_PROVIDER="openai",
+        TTS_PROVIDER="openai",
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake.base_url,
+        FALLBACK_TO_LOCAL="false",
+        **extra,
+    )
 
 
 def run_call(wav: Path, out: Path, lang: str, env: dict[str, str], timeout: float = 120):
-    return subprocess.run([PYTHON, "-m", "agent_worker", "call", "--in", str(wav), "--out", str(out),
-                           "--lang", lang], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [PYTHON, "-m", "agent_worker", "call", "--in", str(wav), "--out", str(out), "--lang", lang],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-@pytest.mark.parametrize(("lang", "said"), [("en", "What is the weather like today"),
-                                            ("zh", "今天天气怎么样")])
-def test_one_turn_over_openai_protocol(tmp_path: Path, fake_openai: FakeOpenAIHandle, lang: str,
-                                       said: str) -> None:
+@pytest.mark.parametrize(
+    ("lang", "said"), [("en", "What is the weather like today"), ("zh", "今天天气怎么样")]
+)
+def test_one_turn_over_openai_protocol(
+    tmp_path: Path, fake_openai: FakeOpenAIHandle, lang: str, said: str
+) -> None:
     wav = speak(said, lang, tmp_path / "caller.wav")
     out = tmp_path / "reply.wav"
     fake_openai.control(transcripts=[said])

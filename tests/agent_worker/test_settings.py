@@ -22,23 +22,46 @@ def test_defaults_are_offline_and_valid() -> None:
     assert s.livekit_url == "ws://127.0.0.1:7880"
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"llm_provider": "openai"}, "OPENAI_API_KEY: required when LLM_PROVIDER=openai"),
-    ({"stt_provider": "azure"}, "AZURE_SPEECH_KEY: required when STT_PROVIDER=azure"),
-    ({"tts_provider": "azure", "azure_speech_key": "k"},
-     "AZURE_SPEECH_REGION: required (or AZURE_SPEECH_ENDPOINT) when TTS_PROVIDER=azure"),
-    ({"llm_provider": "azure"}, "LLM_PROVIDER: azure offers speech only; choose local or openai"),
-    ({"tts_provider": "openai", "openai_api_key": "k", "openai_tts_voice": "darth"},
-     "OPENAI_TTS_VOICE: unknown voice 'darth'"),
-    ({"tts_provider": "azure", "azure_speech_key": "k", "azure_speech_region": "eastus",
-      "azure_voice_zh": "en-US-JennyNeural"}, "AZURE_VOICE_ZH: 'en-US-JennyNeural' is not an Azure neural voice for zh"),
-    ({"tts_provider": "azure", "azure_speech_key": "k", "azure_speech_region": "eastus",
-      "azure_voice_en": "Jenny"}, "AZURE_VOICE_EN: 'Jenny' is not an Azure neural voice for en"),
-    ({"stt_provider": "whisper"}, "STT_PROVIDER: Input should be 'local', 'openai' or 'azure'"),
-    ({"memory_turns": 0}, "MEMORY_TURNS: Input should be greater than or equal to 1"),
-    ({"min_endpointing_delay": 2.0, "max_endpointing_delay": 1.0},
-     "MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"llm_provider": "openai"}, "OPENAI_API_KEY: required when LLM_PROVIDER=openai"),
+        ({"stt_provider": "azure"}, "AZURE_SPEECH_KEY: required when STT_PROVIDER=azure"),
+        (
+            {"tts_provider": "azure", "azure_speech_key": "k"},
+            "AZURE_SPEECH_REGION: required (or AZURE_SPEECH_ENDPOINT) when TTS_PROVIDER=azure",
+        ),
+        ({"llm_provider": "azure"}, "LLM_PROVIDER: azure offers speech only; choose local or openai"),
+        (
+            {"tts_provider": "openai", "openai_api_key": "k", "openai_tts_voice": "darth"},
+            "OPENAI_TTS_VOICE: unknown voice 'darth'",
+        ),
+        (
+            {
+                "tts_provider": "azure",
+                "azure_speech_key": "k",
+                "azure_speech_region": "eastus",
+                "azure_voice_zh": "en-US-JennyNeural",
+            },
+            "AZURE_VOICE_ZH: 'en-US-JennyNeural' is not an Azure neural voice for zh",
+        ),
+        (
+            {
+                "tts_provider": "azure",
+                "azure_speech_key": "k",
+                "azure_speech_region": "eastus",
+                "azure_voice_en": "Jenny",
+            },
+            "AZURE_VOICE_EN: 'Jenny' is not an Azure neural voice for en",
+        ),
+        ({"stt_provider": "whisper"}, "STT_PROVIDER: Input should be 'local', 'openai' or 'azure'"),
+        ({"memory_turns": 0}, "MEMORY_TURNS: Input should be greater than or equal to 1"),
+        (
+            {"min_endpointing_delay": 2.0, "max_endpointing_delay": 1.0},
+            "MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY",
+        ),
+    ],
+)
 def test_invalid_configuration_names_the_setting(env: dict[str, object], expected: str) -> None:
     line = error_line(**env)
     assert line.startswith("configuration error: ")
@@ -47,8 +70,13 @@ def test_invalid_configuration_names_the_setting(env: dict[str, object], expecte
 
 
 def test_azure_providers_are_built_for_both_languages() -> None:
-    s = WorkerSettings(_env_file=None, stt_provider="azure", tts_provider="azure",  # type: ignore[call-arg]
-                       azure_speech_key="k", azure_speech_region="eastasia")
+    s = WorkerSettings(
+        _env_file=None,
+        stt_provider="azure",
+        tts_provider="azure",  # type: ignore[call-arg]
+        azure_speech_key="k",
+        azure_speech_region="eastasia",
+    )
     zh_tts = azure_speech.build_tts(s, "zh")
     en_tts = azure_speech.build_tts(s, "en")
     assert zh_tts._opts.voice == "zh-CN-XiaoxiaoNeural" and zh_tts._opts.language == "zh-CN"
@@ -58,9 +86,14 @@ def test_azure_providers_are_built_for_both_languages() -> None:
 
 
 def test_openai_providers_take_the_configured_base_url() -> None:
-    s = WorkerSettings(_env_file=None, stt_provider="openai", llm_provider="openai",  # type: ignore[call-arg]
-                       tts_provider="openai", openai_api_key="k",
-                       openai_base_url="http://127.0.0.1:9/v1")
+    s = WorkerSettings(
+        _env_file=None,
+        stt_provider="openai",
+        llm_provider="openai",  # type: ignore[call-arg]
+        tts_provider="openai",
+        openai_api_key="k",
+        openai_base_url="http://127.0.0.1:9/v1",
+    )
     llm = openai_compat.build_llm(s)
     assert str(llm._client.base_url).startswith("http://127.0.0.1:9/v1")
     assert llm.model == s.openai_llm_model

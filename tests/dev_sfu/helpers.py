@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import numpy as np
 from livekit import api, rtc
@@ -25,7 +26,13 @@ def token(
     **grants: object,
 ) -> str:
     video = api.VideoGrants(room_join=True, room=room, can_update_own_metadata=True, **grants)  # type: ignore[arg-type]
-    tok = api.AccessToken(API_KEY, secret).with_identity(identity).with_name(identity).with_grants(video).with_ttl(ttl)
+    tok = (
+        api.AccessToken(API_KEY, secret)
+        .with_identity(identity)
+        .with_name(identity)
+        .with_grants(video)
+        .with_ttl(ttl)
+    )
     if agents:
         tok = tok.with_room_config(
             api.RoomConfiguration(
@@ -36,7 +43,7 @@ def token(
 
 
 @contextlib.asynccontextmanager
-async def joined(url: str, room: str, identity: str, **kw: object) -> AsyncIterator[rtc.Room]:
+async def joined(url: str, room: str, identity: str, **kw: Any) -> AsyncIterator[rtc.Room]:
     r = rtc.Room()
     await r.connect(url, token(room, identity, **kw), options=rtc.RoomOptions(auto_subscribe=True))
     try:
@@ -77,6 +84,25 @@ async def collect_audio(track: rtc.Track, seconds: float) -> np.ndarray:
     finally:
         await stream.aclose()
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def background(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine from an SDK callback, keeping a reference until it finishes."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def eventually(predicate: Callable[[], bool], within: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def dominant_frequency(samples: np.ndarray) -> tuple[float, float]:

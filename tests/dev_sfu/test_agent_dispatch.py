@@ -14,7 +14,7 @@ from livekit import rtc
 from infra.dev_sfu import DevSfu, run_dev_sfu
 from infra.dev_sfu.runner import free_port
 
-from .helpers import API_KEY, API_SECRET, collect_audio, dominant_frequency, joined
+from .helpers import API_KEY, API_SECRET, background, collect_audio, dominant_frequency, eventually, joined
 
 AGENT = Path(__file__).with_name("minimal_agent.py")
 AGENT_NAME = "test-agent"
@@ -43,15 +43,6 @@ def agent_worker(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
                 proc.wait()
 
 
-async def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 def registered(sfu: DevSfu) -> bool:
     return any(w.agent_name == AGENT_NAME for w in sfu.dispatcher.workers.values())
 
@@ -72,7 +63,7 @@ async def _call_agent(sfu: DevSfu, room_name: str) -> None:
             async def _read() -> None:
                 transcripts.put_nowait(await reader.read_all())
 
-            asyncio.ensure_future(_read())
+            background(_read())
 
         caller.register_text_stream_handler("lk.transcription", _on_text)
         track = await asyncio.wait_for(agent_track, 30)
@@ -81,31 +72,40 @@ async def _call_agent(sfu: DevSfu, room_name: str) -> None:
         assert rms > 1000 and abs(freq - 660) < 10, (freq, rms)
         text = await asyncio.wait_for(transcripts.get(), 10)
         assert text == f"hello caller, metadata={METADATA}"
-        agents = [p for p in caller.remote_participants.values() if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT]
+        agents = [
+            p
+            for p in caller.remote_participants.values()
+            if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        ]
         assert len(agents) == 1
-        await wait_for(lambda: agents[0].attributes.get("lk.agent.state") == "speaking", 5, "agent attribute")
+        await eventually(
+            lambda: agents[0].attributes.get("lk.agent.state") == "speaking", 5, "agent attribute"
+        )
         assert agents[0].attributes.get("lk.agent.name") == AGENT_NAME
     # The caller left: the room closes, the agent is disconnected and its job ends.
-    await wait_for(lambda: room_name not in sfu.rooms.rooms, 10, "room to close")
-    await wait_for(lambda: not sfu.dispatcher.jobs, 20, "the job to end")
+    await eventually(lambda: room_name not in sfu.rooms.rooms, 10, "room to close")
+    await eventually(lambda: not sfu.dispatcher.jobs, 20, "the job to end")
 
 
 async def test_worker_is_dispatched_by_agent_name_and_job_ends_with_the_room(tmp_path: Path) -> None:
-    async with run_dev_sfu(port=0) as sfu:
-        # The caller is first: the dispatch waits until a worker registers, as livekit-server's does.
-        async with joined(sfu.url, "call-early", "early-caller", agents=[(AGENT_NAME, METADATA)]) as early:
-            with agent_worker(sfu.url, tmp_path / "agent.log"):
-                await wait_for(lambda: registered(sfu), 30, "worker registration")
-                await wait_for(
-                    lambda: any(
-                        p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT for p in early.remote_participants.values()
-                    ),
-                    20,
-                    "agent to join the early room",
-                )
-                await early.disconnect()
-                await wait_for(lambda: not sfu.dispatcher.jobs, 20, "the early job to end")
-                await _call_agent(sfu, "call-agent-1")
+    # The caller is first: the dispatch waits until a worker registers, as livekit-server's does.
+    async with (
+        run_dev_sfu(port=0) as sfu,
+        joined(sfu.url, "call-early", "early-caller", agents=[(AGENT_NAME, METADATA)]) as early,
+    ):
+        with agent_worker(sfu.url, tmp_path / "agent.log"):
+            await eventually(lambda: registered(sfu), 30, "worker registration")
+            await eventually(
+                lambda: any(
+                    p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+                    for p in early.remote_participants.values()
+                ),
+                20,
+                "agent to join the early room",
+            )
+            await early.disconnect()
+            await eventually(lambda: not sfu.dispatcher.jobs, 20, "the early job to end")
+            await _call_agent(sfu, "call-agent-1")
 
 
 async def test_worker_registers_again_after_sfu_restart(tmp_path: Path) -> None:
@@ -113,9 +113,9 @@ async def test_worker_registers_again_after_sfu_restart(tmp_path: Path) -> None:
     log = tmp_path / "agent.log"
     async with run_dev_sfu(port=port) as sfu:
         with agent_worker(sfu.url, log):
-            await wait_for(lambda: registered(sfu), 30, "worker registration")
+            await eventually(lambda: registered(sfu), 30, "worker registration")
             await sfu.stop()
             await asyncio.sleep(0.5)
             async with run_dev_sfu(port=port) as restarted:
-                await wait_for(lambda: registered(restarted), 30, "worker to register again")
+                await eventually(lambda: registered(restarted), 30, "worker to register again")
                 await _call_agent(restarted, "call-after-restart")

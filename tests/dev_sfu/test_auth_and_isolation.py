@@ -20,10 +20,12 @@ from .helpers import API_KEY, collect_audio, dominant_frequency, joined, publish
         ("expired", lambda: token("r1", "late", ttl=datetime.timedelta(minutes=-5))),
         (
             "no join grant",
-            lambda: api.AccessToken(API_KEY, "secret")
-            .with_identity("x")
-            .with_grants(api.VideoGrants(room_list=True))
-            .to_jwt(),
+            lambda: (
+                api.AccessToken(API_KEY, "secret")
+                .with_identity("x")
+                .with_grants(api.VideoGrants(room_list=True))
+                .to_jwt()
+            ),
         ),
     ],
 )

@@ -6,17 +6,13 @@ from livekit import rtc
 
 from infra.dev_sfu import DevSfu
 
-from .helpers import joined
+from .helpers import background, eventually, joined
 
 ROOM = "room-data"
 
 
 async def _wait_participant(room: rtc.Room, identity: str) -> None:
-    for _ in range(100):
-        if identity in room.remote_participants:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{identity} never appeared")
+    await eventually(lambda: identity in room.remote_participants, 5, f"{identity} to appear")
 
 
 async def test_data_packets_reach_only_their_destinations(sfu: DevSfu) -> None:
@@ -57,14 +53,14 @@ async def test_text_and_byte_streams_arrive(sfu: DevSfu) -> None:
             async def _read() -> None:
                 texts.put_nowait((await reader.read_all(), identity, dict(reader.info.attributes or {})))
 
-            asyncio.ensure_future(_read())
+            background(_read())
 
         def _on_bytes(reader: rtc.ByteStreamReader, identity: str) -> None:
             async def _read() -> None:
                 data = b"".join([chunk async for chunk in reader])
                 blobs.put_nowait(data)
 
-            asyncio.ensure_future(_read())
+            background(_read())
 
         listener.register_text_stream_handler("lk.transcription", _on_text)
         listener.register_byte_stream_handler("files", _on_bytes)
@@ -86,9 +82,10 @@ async def test_text_and_byte_streams_arrive(sfu: DevSfu) -> None:
 async def test_rpc_round_trip(sfu: DevSfu) -> None:
     async with joined(sfu.url, ROOM, "caller") as caller, joined(sfu.url, ROOM, "callee") as callee:
 
-        @callee.local_participant.register_rpc_method("reverse")
         async def _reverse(data: rtc.RpcInvocationData) -> str:
             return f"{data.caller_identity}:{data.payload[::-1]}"
+
+        callee.local_participant.register_rpc_method("reverse", _reverse)
 
         await _wait_participant(caller, "callee")
         result = await caller.local_participant.perform_rpc(

@@ -17,8 +17,9 @@ DOCKERFILE = ROOT / "infra" / "worker" / "Dockerfile"
 
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = shutil.which("hadolint") or str(ROOT / ".venv" / "bin" / "hadolint")
-    proc = subprocess.run([hadolint, "--failure-threshold", "info", str(DOCKERFILE)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(DOCKERFILE)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -53,9 +53,9 @@ describe('call page error states', () => {
     await page.context().close();
   });
 
-  it('asks for an access code on 401 and reports a wrong one on 403', async () => {
-    tokenReply = (_req, body) =>
-      JSON.parse(body).access_code ? [403, { message: 'invalid access code' }] : [401, { message: 'access code required' }];
+  it('asks for an access code on 401 and reports a wrong one', async () => {
+    // As functions/routes/token.py does: 401 {error, detail} for a missing and for a wrong code.
+    tokenReply = () => [401, { error: 'unauthorized', detail: 'a valid access_code is required' }];
     const page = await openPage(`?lang=en&api=${encodeURIComponent(api.url)}`);
     assert.equal(await page.locator('input[name="access_code"]').count(), 0);
     await joinCall(page, { name: 'Coder' });

@@ -70,6 +70,20 @@ describe('requestToken', () => {
     expect(err.serverMessage).toBe('access code required');
   });
 
+  it('reads {error, detail} bodies and treats 401 after sending a code as an invalid code', async () => {
+    handler = (_req, _body, res) => json(res, 401, { error: 'unauthorized', detail: 'a valid access_code is required' });
+    const err = await rejection(createApiClient(base).requestToken({ name: 'A', language: 'en', access_code: 'bad' }));
+    expect(err.kind).toBe('access_code_invalid');
+    expect(err.serverMessage).toBe('a valid access_code is required');
+    handler = (_req, _body, res) =>
+      json(res, 422, { error: 'validation_error', detail: [{ loc: ['body', 'name'], msg: 'String should have at least 1 character' }] });
+    const v = await rejection(createApiClient(base).requestToken({ name: '', language: 'en' }));
+    expect(v.kind).toBe('refused');
+    expect(v.serverMessage).toBe('name: String should have at least 1 character');
+    handler = (_req, _body, res) => json(res, 400, { error: 'bad_range' });
+    expect((await rejection(createApiClient(base).getAnalytics())).serverMessage).toBe('bad_range');
+  });
+
   it('maps 403 to invalid code when a code was sent, refused otherwise', async () => {
     handler = (_req, _body, res) => json(res, 403, { message: 'nope' });
     const api = createApiClient(base);
@@ -185,6 +199,40 @@ describe('normalisers tolerate missing and odd fields', () => {
       ['2026-11-24', 1],
       ['2026-11-25', 3],
     ]);
+  });
+
+  it('analytics: the API shape (overall + days with stages)', () => {
+    const r = normalizeAnalytics({
+      from_day: '2026-11-19',
+      to_day: '2026-11-25',
+      overall: {
+        sessions: 4, finished_sessions: 2, duration_s_total: 300, turns: 9, interruptions: 1, errors: 0,
+        stages: { voice_to_voice: { count: 9, p50: 1.1, p95: 1.9, mean: 1.2 }, stt_duration: { count: 0 } },
+      },
+      days: [
+        { day: '2026-11-25', sessions: 3, turns: 7, stages: { voice_to_voice: { count: 7, p50: 1.0, p95: 1.8 } } },
+        { day: '2026-11-24', sessions: 1, turns: 2, stages: {} },
+      ],
+    });
+    expect(r.totals).toEqual({ sessions: 4, turns: 9, interruptions: 1, errors: 0, avg_duration_s: 150 });
+    expect(Object.keys(r.stages)).toEqual(['voice_to_voice']);
+    expect(r.stages.voice_to_voice!.count).toBe(9);
+    expect(r.per_day.map((d) => [d.date, d.sessions, d.voice_to_voice_p50])).toEqual([
+      ['2026-11-24', 1, null],
+      ['2026-11-25', 3, 1.0],
+    ]);
+  });
+
+  it('session summary from the API: status, created_at fallback, participants; detail errors', () => {
+    const page = normalizeSessionPage({
+      items: [{ session_id: 'call-1', status: 'created', created_at: '2026-11-25T10:00:00Z', participants: ['web-a', 3] }],
+    });
+    expect(page.items[0]).toMatchObject({ status: 'created', started_at: '2026-11-25T10:00:00Z', participants: ['web-a'], turns: null });
+    const d = normalizeSessionDetail({
+      session_id: 'call-1', status: 'finished', errors: [{ ts: '2026-11-25T10:00:00Z', stage: 'llm', message: 'timeout' }, {}],
+    });
+    expect(d.errors).toBe(1);
+    expect(d.error_events).toEqual([{ ts: '2026-11-25T10:00:00Z', stage: 'llm', message: 'timeout' }]);
   });
 
   it('rejects non-objects', () => {

@@ -83,9 +83,16 @@ export type LatencyStage = (typeof LATENCY_STAGES)[number];
 
 export type TurnLatency = { turn: number; interrupted: boolean } & Record<LatencyStage, number | null>;
 
+export interface SessionErrorEntry {
+  ts: string | null;
+  stage: string;
+  message: string;
+}
+
 export interface SessionDetail extends SessionSummary {
   transcript: TranscriptEntry[];
   turn_metrics: TurnLatency[];
+  error_events: SessionErrorEntry[];
 }
 
 export interface StagePercentiles {
@@ -229,8 +236,14 @@ export function normalizeSessionDetail(body: unknown): SessionDetail {
   if (transcript.every((t) => t.ts && Number.isFinite(Date.parse(t.ts)))) {
     transcript.sort((a, b) => Date.parse(a.ts!) - Date.parse(b.ts!));
   }
+  const error_events = arr(body.errors)
+    .filter(isObj)
+    .map((e) => ({ ts: str(e.ts), stage: str(e.stage) ?? '', message: str(e.message) ?? '' }))
+    .filter((e) => e.message !== '');
   return {
     ...summary,
+    errors: Array.isArray(body.errors) ? error_events.length : summary.errors,
+    error_events,
     // In a detail, `turns` is the per-turn list; count the valid entries rather than raw items.
     turns: Array.isArray(body.turns) ? turn_metrics.length : (summary.turns ?? (turn_metrics.length || null)),
     transcript,

@@ -102,6 +102,11 @@ const en = {
   'an.interrupted': 'interrupted',
   'an.loadError': 'Could not load analytics.',
   'an.providers': 'Providers',
+  'an.status': 'Status',
+  'an.status.created': 'not started',
+  'an.status.active': 'in progress',
+  'an.status.finished': 'finished',
+  'an.sessionErrors': 'Errors',
 
   'stage.end_of_utterance_delay': 'End of utterance',
   'stage.transcription_delay': 'Transcription',
@@ -211,6 +216,11 @@ const zh: Record<MessageKey, string> = {
   'an.interrupted': '被打断',
   'an.loadError': '无法加载分析数据。',
   'an.providers': '服务商',
+  'an.status': '状态',
+  'an.status.created': '未开始',
+  'an.status.active': '进行中',
+  'an.status.finished': '已结束',
+  'an.sessionErrors': '错误',
 
   'stage.end_of_utterance_delay': '说话结束判定',
   'stage.transcription_delay': '转写',

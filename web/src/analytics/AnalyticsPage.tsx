@@ -63,6 +63,10 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
   );
 
   const nextCursor = cursors[pageIndex + 1];
+  // The list endpoint may not count turns; show the column only when it does.
+  const showTurns = page.status === 'ok' && page.data.items.some((s) => s.turns !== null);
+  const statusLabel = (status: string) =>
+    status === 'created' || status === 'active' || status === 'finished' ? t(`an.status.${status}`) : status;
   const locale = localeOf(lang);
 
   return (
@@ -146,8 +150,9 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
                   <tr>
                     <th scope="col">{t('an.session')}</th>
                     <th scope="col">{t('an.started')}</th>
+                    <th scope="col">{t('an.status')}</th>
                     <th scope="col">{t('an.language')}</th>
-                    <th scope="col">{t('an.turns')}</th>
+                    {showTurns && <th scope="col">{t('an.turns')}</th>}
                     <th scope="col">{t('an.duration')}</th>
                   </tr>
                 </thead>
@@ -158,8 +163,9 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
                         <a href={hrefOf({ page: 'session', id: s.session_id })}>{s.session_id}</a>
                       </td>
                       <td>{formatDateTime(s.started_at, locale)}</td>
+                      <td>{s.status ? statusLabel(s.status) : '—'}</td>
                       <td>{s.language ?? '—'}</td>
-                      <td>{s.turns ?? '—'}</td>
+                      {showTurns && <td>{s.turns ?? '—'}</td>}
                       <td>{formatDuration(s.duration_s)}</td>
                     </tr>
                   ))}

@@ -51,6 +51,17 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
               <dt>{t('an.turns')}</dt>
               <dd>{state.data.turns ?? '—'}</dd>
             </div>
+            {state.data.status && (
+              <div className="stat">
+                <dt>{t('an.status')}</dt>
+                <dd className="small" data-testid="session-status">
+                  {['created', 'active', 'finished'].includes(state.data.status)
+                    ? t(`an.status.${state.data.status}` as MessageKey)
+                    : state.data.status}
+                  {state.data.end_reason ? ` (${state.data.end_reason})` : ''}
+                </dd>
+              </div>
+            )}
             {Object.keys(state.data.providers).length > 0 && (
               <div className="stat">
                 <dt>{t('an.providers')}</dt>
@@ -99,6 +110,19 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
               </div>
             )}
           </section>
+
+          {state.data.error_events.length > 0 && (
+            <section aria-labelledby="detail-errors">
+              <h2 id="detail-errors">{t('an.sessionErrors')}</h2>
+              <ul data-testid="session-errors">
+                {state.data.error_events.map((e, i) => (
+                  <li key={i}>
+                    <span className="tag">{e.stage}</span> {e.message}
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
 
           <section aria-labelledby="detail-transcript">
             <h2 id="detail-transcript">{t('an.transcript')}</h2>

@@ -1,0 +1,148 @@
+"""Offline speech recognition: multilingual Whisper (faster-whisper / CTranslate2) on the CPU.
+
+Non-streaming: the AgentSession wraps it in ``stt.StreamAdapter`` with the VAD, so each call gets one
+buffered utterance. Inference runs in a worker thread so the event loop keeps pacing audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from livekit import rtc
+from livekit.agents import APIConnectOptions, LanguageCode, stt
+from livekit.agents.types import NOT_GIVEN, NotGivenOr
+from livekit.agents.utils import AudioBuffer, is_given
+
+from agent_worker.providers.local import models
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+STTLanguage = Literal["zh", "en", "auto"]
+_WHISPER_RATE = 16000
+# Biases Whisper towards simplified characters (it otherwise often writes traditional ones for Mandarin).
+_ZH_PROMPT = "嗯，好的。我们说普通话。"
+
+
+@dataclass
+class _Options:
+    language: STTLanguage
+    beam_size: int
+    max_new_tokens: int
+    zh_prompt: str | None
+
+
+def _to_whisper_input(buffer: AudioBuffer) -> np.ndarray:
+    """Mono float32 at 16 kHz, what Whisper's feature extractor expects."""
+    frame = rtc.combine_audio_frames(buffer)
+    pcm = np.frombuffer(frame.data, dtype=np.int16)
+    if frame.num_channels > 1:
+        pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+    if frame.sample_rate != _WHISPER_RATE and pcm.size:
+        resampler = rtc.AudioResampler(frame.sample_rate, _WHISPER_RATE, num_channels=1,
+                                       quality=rtc.AudioResamplerQuality.MEDIUM)
+        mono = rtc.AudioFrame(pcm.tobytes(), frame.sample_rate, 1, pcm.size)
+        out = [*resampler.push(mono), *resampler.flush()]
+        pcm = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out]) if out else pcm[:0]
+    return pcm.astype(np.float32) / 32768.0
+
+
+class LocalSTT(stt.STT):
+    def __init__(
+        self,
+        *,
+        model_path: str | None = None,
+        language: STTLanguage = "auto",
+        threads: int = 2,
+        compute_type: str = "int8",
+        beam_size: int = 1,
+        max_new_tokens: int = 96,
+        zh_prompt: str | None = _ZH_PROMPT,
+    ) -> None:
+        """``model_path``: a faster-whisper model directory (None = the packaged Whisper base);
+        ``language``: "zh", "en" or "auto" (detect per utterance; less reliable on short speech)."""
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
+        if language not in ("zh", "en", "auto"):
+            raise ValueError(f"language must be zh, en or auto, not {language!r}")
+        self._model_path = model_path
+        self._threads = threads
+        self._compute_type = compute_type
+        self._opts = _Options(language=language, beam_size=beam_size, max_new_tokens=max_new_tokens,
+                              zh_prompt=zh_prompt)
+        self._model_lock = threading.Lock()  # one transcription at a time per model
+
+    @property
+    def model(self) -> str:
+        return self._model_path or models.WHISPER_BASE_NAME
+
+    @property
+    def provider(self) -> str:
+        return "local"
+
+    def update_options(self, *, language: NotGivenOr[STTLanguage] = NOT_GIVEN) -> None:
+        if is_given(language):
+            self._opts.language = language
+
+    def _model(self) -> WhisperModel:
+        return models.load_whisper(self._model_path, self._threads, self._compute_type)
+
+    def prewarm(self) -> None:
+        self._model()
+
+    def _transcribe(self, audio: np.ndarray, language: str | None) -> tuple[str, str, float]:
+        model = self._model()
+        prompt = self._opts.zh_prompt if language == "zh" else None
+        with self._model_lock:
+            segments, info = model.transcribe(
+                audio,
+                language=language,
+                beam_size=self._opts.beam_size,
+                temperature=0.0,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                vad_filter=False,  # the session's VAD already cut the utterance
+                initial_prompt=prompt,
+                max_new_tokens=self._opts.max_new_tokens,
+            )
+            texts, logprobs = [], []
+            for seg in segments:
+                texts.append(seg.text)
+                logprobs.append(seg.avg_logprob)
+        text = "".join(texts).strip()
+        if prompt and text and text in prompt:
+            text = ""  # Whisper echoing its prompt on unclear audio: nothing was recognised
+        confidence = float(np.exp(np.mean(logprobs))) if logprobs else 0.0
+        return text, info.language, confidence
+
+    async def _recognize_impl(
+        self,
+        buffer: AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        lang = language if is_given(language) else self._opts.language
+        whisper_lang = None if lang in ("auto", "multi") else LanguageCode(lang).language
+        audio = _to_whisper_input(buffer)
+        if audio.size == 0:
+            text, detected, confidence = "", whisper_lang or "en", 0.0
+        else:
+            text, detected, confidence = await asyncio.to_thread(self._transcribe, audio, whisper_lang)
+        return stt.SpeechEvent(
+            type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+            request_id=uuid.uuid4().hex,
+            alternatives=[
+                stt.SpeechData(
+                    language=LanguageCode(whisper_lang or detected),
+                    text=text,
+                    start_time=0.0,
+                    end_time=audio.size / _WHISPER_RATE,
+                    confidence=confidence,
+                )
+            ],
+        )

@@ -1,0 +1,56 @@
+"""Parts of the local stack started for tests on free loopback ports (the same code as the run command)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from infra.stack import services
+from infra.stack.settings import StackSettings
+from infra.stack.supervisor import Service, Supervisor
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stack_settings(**overrides: object) -> StackSettings:
+    ports = {
+        "sfu_port": free_port(),
+        "functions_port": free_port(),
+        "aws_port": free_port(),
+        "web_port": free_port(),
+        "worker_http_port": free_port(),
+    }
+    ports.update(overrides)  # type: ignore[arg-type]
+    return StackSettings(**ports)  # type: ignore[arg-type]
+
+
+@contextmanager
+def running(
+    settings: StackSettings, names: list[str], quiet: bool = True, env: dict[str, str] | None = None
+) -> Iterator[dict[str, Service]]:
+    """Start the named services in order (aws, functions, sfu, agent, web); stop them all afterwards."""
+    makers = {
+        "aws": services.local_aws,
+        "functions": services.functions,
+        "sfu": services.sfu,
+        "agent": services.worker,
+        "web": services.web,
+    }
+    sup = Supervisor(out=sys.stderr, quiet=quiet, color=False)
+    started: dict[str, Service] = {}
+    try:
+        for name in names:
+            svc = makers[name](settings)
+            if env:
+                svc.env.update(env)
+            sup.start(svc, settings.startup_timeout_s)
+            started[name] = svc
+        yield started
+    finally:
+        sup.stop()
