@@ -17,7 +17,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -78,6 +81,10 @@ def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
             return json_response(400, "malformed_json", detail)
         return json_response(422, "validation_error", detail)
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response:
+        return json_response(415, "unsupported_media_type", "send the body as application/json")
+
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return json_response(exc.status, exc.error, exc.detail)
@@ -112,7 +119,22 @@ def check_body(event: dict[str, Any]) -> tuple[bytes | None, dict[str, Any] | No
         body.decode("utf-8")
     except UnicodeDecodeError:
         return None, raw_error(400, "bad_body", "body must be UTF-8 JSON")
+    content_type = _content_type(event)
+    if body and content_type and not _is_json(content_type):
+        return None, raw_error(415, "unsupported_media_type", "send the body as application/json")
     return body, None
+
+
+def _content_type(event: dict[str, Any]) -> str:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == "content-type":
+            return str(value).split(";", 1)[0].strip().lower()
+    return ""
+
+
+def _is_json(content_type: str) -> bool:
+    # LiveKit posts webhooks as application/webhook+json.
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def make_handler(

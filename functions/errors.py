@@ -23,6 +23,7 @@ def error_responses(*statuses: int) -> dict[int | str, Any]:
         404: "Not found",
         409: "Conflict",
         413: "Body too large",
+        415: "Body is not JSON",
         422: "Validation error",
     }
     # 200 without "content": Powertools fills it in from the route's return annotation.

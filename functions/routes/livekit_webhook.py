@@ -73,7 +73,7 @@ def apply_event(*, event: dict[str, Any]) -> dict[str, Any]:
 @router.post(
     "/livekit/webhook",
     summary="LiveKit webhook receiver (room and participant lifecycle)",
-    responses=error_responses(400, 401, 413),
+    responses=error_responses(400, 401, 413, 415),
 )
 def livekit_webhook() -> WebhookAck:
     current = router.current_event

@@ -64,7 +64,7 @@ def verify_signature(event: dict[str, Any], body: bytes) -> dict[str, Any] | Non
         f"Headers `{SIGNATURE_HEADER}` = `v1=` + hex HMAC-SHA256 of `{{timestamp}}.{{body}}` and "
         f"`{TIMESTAMP_HEADER}` = unix seconds. Retried events (same event_id) are stored once."
     ),
-    responses=error_responses(400, 401, 413, 422),
+    responses=error_responses(400, 401, 413, 415, 422),
 )
 def post_events(
     session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], batch: EventBatch

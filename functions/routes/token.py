@@ -48,7 +48,7 @@ def _check_access(request: TokenRequest) -> None:
 @router.post(
     "/token",
     summary="Issue a LiveKit access token for the web app and dispatch the agent",
-    responses=error_responses(400, 401, 404, 409, 413, 422),
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
 def issue_token(request: TokenRequest) -> TokenResponse:
     _check_access(request)

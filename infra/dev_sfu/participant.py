@@ -152,7 +152,7 @@ class Participant:
             version=self.version,
             permission=self.permission,
             is_publisher=bool(self.tracks),
-            kind=self.kind,  # type: ignore[arg-type]
+            kind=self.kind,
             attributes=self.attributes,
             client_protocol=0,
         )

@@ -144,7 +144,7 @@ class Room:
             "leave    room=%s %s reason=%s participants=%d",
             self.name,
             p,
-            models.DisconnectReason.Name(reason),  # type: ignore[arg-type]
+            models.DisconnectReason.Name(reason),
             len(self.participants),
         )
         self._manager.webhooks.emit("participant_left", room=self.info(), participant=p.info())
@@ -298,7 +298,7 @@ class RoomManager:
         for callback in self.on_room_closed:
             with contextlib.suppress(Exception):
                 callback(room)
-        logger.info("room     %s closed (%s)", room.name, models.DisconnectReason.Name(reason))  # type: ignore[arg-type]
+        logger.info("room     %s closed (%s)", room.name, models.DisconnectReason.Name(reason))
         self.webhooks.emit("room_finished", room=room.info())
 
     async def close_all(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 from livekit.api import TokenVerifier
@@ -26,8 +27,11 @@ SERVER_VERSION = "1.9.0-dev-sfu"
 SERVER_PROTOCOL = 16
 
 
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @web.middleware
-async def _cors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def _cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
     if request.method == "OPTIONS":
         resp: web.StreamResponse = web.Response(status=204)
         resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -144,6 +148,7 @@ class DevSfu:
             return web.Response(status=401, text=str(exc))
         if request.query.get("reconnect") == "1":
             # No session resumption: the SDKs then do a full reconnect.
+            logger.info("refused  /rtc resume of %s in %s (not supported)", grant.identity, grant.room)
             return web.Response(status=404, text="session resumption not supported")
         ws = web.WebSocketResponse(max_msg_size=0)
         if not ws.can_prepare(request).ok:
@@ -188,12 +193,16 @@ class DevSfu:
                     req.ParseFromString(msg.data)
                 except Exception:
                     continue
+                if participant.closed:
+                    break
                 try:
                     await participant.handle(req)
                 except LeaveRequested:
                     reason = models.DisconnectReason.CLIENT_INITIATED
                     break
                 except Exception:
+                    if participant.closed:  # removed while this request was in flight
+                        break
                     logger.exception("%s: error handling %s", participant, req.WhichOneof("message"))
         except asyncio.CancelledError:
             reason = models.DisconnectReason.SERVER_SHUTDOWN

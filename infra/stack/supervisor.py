@@ -123,6 +123,20 @@ class Supervisor:
                 return False
         return True
 
+    def stop_one(self, svc: Service, grace_s: float = 8.0) -> None:
+        """Stop one service's whole process group (SIGTERM, then SIGKILL after ``grace_s``)."""
+        if svc.proc is None:
+            return
+        sig = signal.SIGTERM if grace_s > 0 else signal.SIGKILL
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(svc.proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            svc.proc.wait(max(0.1, grace_s))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(svc.proc.pid, signal.SIGKILL)
+        if svc in self.services:
+            self.services.remove(svc)
+
     def stop(self, grace_s: float = 8.0) -> None:
         """SIGTERM every group (newest first), then SIGKILL whatever is left after ``grace_s``."""
         for svc in reversed(self.services):

@@ -96,12 +96,14 @@ async def test_worker_is_dispatched_by_agent_name_and_job_ends_with_the_room(tmp
         with agent_worker(sfu.url, tmp_path / "agent.log"):
             await eventually(lambda: registered(sfu), 30, "worker registration")
             await eventually(
+                # Published means fully connected: leaving earlier races the agent's own connect,
+                # which the Rust SDK only gives up after its 15 s peer-connection timeout.
                 lambda: any(
-                    p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+                    p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT and p.track_publications
                     for p in early.remote_participants.values()
                 ),
                 20,
-                "agent to join the early room",
+                "agent to join the early room and publish",
             )
             await early.disconnect()
             await eventually(lambda: not sfu.dispatcher.jobs, 20, "the early job to end")

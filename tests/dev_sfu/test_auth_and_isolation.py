@@ -29,7 +29,7 @@ from .helpers import API_KEY, collect_audio, dominant_frequency, joined, publish
         ),
     ],
 )
-async def test_bad_tokens_are_refused_before_upgrade(sfu: DevSfu, label: str, make_token) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_tokens_are_refused_before_upgrade(sfu: DevSfu, label: str, make_token) -> None:
     bad = make_token()
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{sfu.http_url}/rtc", params={"access_token": bad}) as resp:
@@ -68,7 +68,7 @@ async def test_two_rooms_are_isolated(sfu: DevSfu) -> None:
             fut: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
             tracks[name] = fut
 
-            def _on_track(track: rtc.Track, pub: object, p: rtc.RemoteParticipant, fut=fut) -> None:  # type: ignore[no-untyped-def]
+            def _on_track(track: rtc.Track, pub: object, p: rtc.RemoteParticipant, fut=fut) -> None:
                 if not fut.done():
                     fut.set_result(track)
 

@@ -47,7 +47,7 @@ async def _next(events: asyncio.Queue[WebhookEvent]) -> WebhookEvent:
     return await asyncio.wait_for(events.get(), 10)
 
 
-async def test_room_lifecycle_webhooks_are_signed_and_ordered(webhook_sink) -> None:  # type: ignore[no-untyped-def]
+async def test_room_lifecycle_webhooks_are_signed_and_ordered(webhook_sink) -> None:
     url, events, content_types = webhook_sink
     async with run_dev_sfu(port=0, webhook_url=url) as sfu:
         async with joined(sfu.url, "call-hooks", "caller"):

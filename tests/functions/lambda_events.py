@@ -82,10 +82,13 @@ def http_event(
     return event
 
 
+def route(method: str, path: str) -> Any:
+    return next((h for m, rx, h in ROUTES if m == method and rx.match(path)), api_docs.handler)
+
+
 def invoke(method: str, path: str, **kwargs: Any) -> Reply:
     event = http_event(method, path, **kwargs)
-    handler = next((h for m, rx, h in ROUTES if m == method and rx.match(path)), api_docs.handler)
-    result = handler(event, FakeContext())
+    result = route(method, path)(event, FakeContext())
     body = result.get("body") or ""
     if result.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from infra.stack import services
+
+__all__ = ["free_port", "running", "services", "stack_settings"]
 from infra.stack.settings import StackSettings
 from infra.stack.supervisor import Service, Supervisor
 
@@ -51,6 +53,6 @@ def running(
                 svc.env.update(env)
             sup.start(svc, settings.startup_timeout_s)
             started[name] = svc
-        yield started
+        yield started, sup
     finally:
         sup.stop()

@@ -39,16 +39,34 @@ def binary() -> str:
 
 
 @functools.cache
+def known_voices() -> frozenset[str]:
+    """Language codes, voice names and voice files that ``espeak-ng --voices`` lists (lower case)."""
+    proc = subprocess.run([binary(), "--voices"], capture_output=True, text=True, timeout=10, check=True)
+    names: set[str] = set()
+    for line in proc.stdout.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 5:
+            names.update(c.lower() for c in (cols[1], cols[3], cols[4]))
+    return frozenset(names)
+
+
+@functools.cache
 def check_voice(voice: str) -> None:
-    """Raise EspeakError unless espeak-ng knows ``voice`` (a voice name, optionally ``+variant``)."""
-    if not re.fullmatch(r"[A-Za-z0-9_/+-]{1,64}", voice):
+    """Raise EspeakError unless espeak-ng lists ``voice`` (optionally with a ``+variant``).
+
+    Exact names only: espeak-ng itself would quietly fall back on a prefix ("no-such" -> Norwegian).
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_/-]{1,64}(\+[A-Za-z0-9_-]{1,32})?", voice):
         raise EspeakError(f"invalid espeak-ng voice name {voice!r}")
-    proc = subprocess.run([binary(), "-v", voice, "-q", "x"], capture_output=True, text=True, timeout=10)
-    if proc.returncode != 0 or "does not exist" in proc.stderr:
+    base = voice.split("+", 1)[0].lower()
+    if base not in known_voices():
         raise EspeakError(f"unknown espeak-ng voice {voice!r} (see `espeak-ng --voices`)")
+    proc = subprocess.run([binary(), "-v", voice, "--stdout", "x"], capture_output=True, timeout=10)
+    if proc.returncode != 0:
+        raise EspeakError(f"espeak-ng cannot use voice {voice!r}: {proc.stderr.decode(errors='replace').strip()}")
 
 
-def synthesize(text: str, voice: str, speed: int = 165, pitch: int = 50) -> bytes:
+def synthesize(text: str, voice: str, speed: int = 150, pitch: int = 50) -> bytes:
     """16-bit mono PCM at SAMPLE_RATE for ``text``; blocking (run it in a thread)."""
     # "--" ends options so that text starting with "-" is spoken, not parsed.
     proc = subprocess.run(

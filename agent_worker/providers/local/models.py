@@ -13,6 +13,7 @@ Nothing here talks to a model hub: a missing package is an error naming the pack
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import shutil
@@ -124,6 +125,14 @@ _llama: dict[tuple[str, int, int], Llama] = {}
 _llama_locks: dict[tuple[str, int, int], threading.Lock] = {}
 
 
+@atexit.register
+def _close_llamas() -> None:
+    # Freed explicitly while the interpreter is intact; llama.cpp's __del__ at shutdown raises noise.
+    for model in _llama.values():
+        model.close()
+    _llama.clear()
+
+
 def _timed(label: str, load: Callable[[], Any]) -> Any:
     t0 = time.perf_counter()
     _progress(f"loading {label}…")
@@ -191,9 +200,10 @@ def prewarm(stt_model: str | None = None, llm_model: str | None = None, threads:
     t0 = time.perf_counter()
     _progress("preparing offline models (1/3): speech recognition")
     whisper = load_whisper(stt_model, threads)
-    segments, _ = whisper.transcribe(np.zeros(8000, dtype=np.float32), language="en", beam_size=1,
-                                     without_timestamps=True, vad_filter=False)
-    list(segments)
+    for _ in range(2):  # CTranslate2's first two passes are ~2x slower than steady state
+        segments, _ = whisper.transcribe(np.zeros(8000, dtype=np.float32), language="en", beam_size=1,
+                                         without_timestamps=True, vad_filter=False, max_new_tokens=8)
+        list(segments)
     _progress("preparing offline models (2/3): language model")
     llama, lock = load_llama(llm_model, threads)
     with lock:

@@ -35,7 +35,7 @@ class LocalTTS(tts.TTS):
         language: TTSLanguage = "en",
         voice: str | None = None,
         other_voice: str | None = None,
-        speed: int = 165,
+        speed: int = 150,
         pitch: int = 50,
     ) -> None:
         """``voice``: an espeak-ng voice for ``language`` (default ``en-us`` / ``cmn-latn-pinyin``);

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from livekit import api, rtc
+
+from infra.dev_sfu import DevSfu
+
+from .helpers import API_KEY, API_SECRET, SAMPLE_RATE, eventually, joined, publish_sine
+
+
+async def test_unpublish_and_mute_reach_the_other_side(sfu: DevSfu) -> None:
+    async with joined(sfu.url, "room-tracks", "pub") as pub, joined(sfu.url, "room-tracks", "sub") as sub:
+        events: list[str] = []
+        sub.on("track_subscribed", lambda *_: events.append("subscribed"))
+        sub.on("track_muted", lambda *_: events.append("muted"))
+        sub.on("track_unpublished", lambda *_: events.append("unpublished"))
+        stop = asyncio.Event()
+        sender = asyncio.create_task(publish_sine(pub, 300.0, stop))
+        try:
+            await eventually(lambda: "subscribed" in events, 10, "subscription")
+            server_track = next(iter(sfu.rooms.rooms["room-tracks"].participants["pub"].tracks.values()))
+            assert server_track.info.mid, "the published track's mid is known"
+            publication = next(iter(pub.local_participant.track_publications.values()))
+            publication.track.mute()  # type: ignore[union-attr]
+            await eventually(lambda: "muted" in events, 5, "mute")
+            await pub.local_participant.unpublish_track(publication.sid)
+            await eventually(lambda: "unpublished" in events, 5, "unpublish")
+        finally:
+            stop.set()
+            await sender
+        assert not sfu.rooms.rooms["room-tracks"].participants["pub"].tracks
+
+
+async def test_room_service_and_explicit_dispatch_api(sfu: DevSfu) -> None:
+    async with api.LiveKitAPI(sfu.http_url, API_KEY, API_SECRET) as lk:
+        async with joined(sfu.url, "room-api", "someone"), joined(sfu.url, "room-api", "other") as other:
+            rooms = await lk.room.list_rooms(api.ListRoomsRequest())
+            assert [r.name for r in rooms.rooms] == ["room-api"]
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room="room-api"))
+            assert sorted(p.identity for p in listed.participants) == ["other", "someone"]
+            await lk.room.remove_participant(api.RoomParticipantIdentity(room="room-api", identity="someone"))
+            await eventually(lambda: "someone" not in other.remote_participants, 5, "removal")
+            dispatch = await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="nobody-registered", room="room-api", metadata="{}")
+            )
+            assert dispatch.id.startswith("AD_")
+            await lk.room.delete_room(api.DeleteRoomRequest(room="room-api"))
+            await eventually(
+                lambda: other.connection_state == rtc.ConnectionState.CONN_DISCONNECTED, 5, "close"
+            )
+        assert not sfu.rooms.rooms
+
+
+async def test_relay_adds_little_latency(sfu: DevSfu) -> None:
+    """Tone bursts after silence: onset-to-onset delay through both SDKs and the SFU stays small."""
+    async with (
+        joined(sfu.url, "room-latency", "talker") as talker,
+        joined(sfu.url, "room-latency", "ear") as ear,
+    ):
+        subscribed: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
+
+        @ear.on("track_subscribed")
+        def _on_track(track: rtc.Track, *_: object) -> None:
+            if not subscribed.done():
+                subscribed.set_result(track)
+
+        source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=50)
+        track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+        await talker.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
+        sent: list[float] = []
+
+        async def _talk() -> None:
+            n = SAMPLE_RATE // 100
+            for i in range(600):
+                tone = (i // 50) % 2 == 1  # 0.5 s silence, 0.5 s tone
+                if tone and i % 50 == 0:
+                    sent.append(time.monotonic())
+                t = (np.arange(n) + i * n) / SAMPLE_RATE
+                loud = (0.5 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+                samples = loud if tone else np.zeros(n, np.int16)
+                await source.capture_frame(rtc.AudioFrame(samples.tobytes(), SAMPLE_RATE, 1, n))
+
+        talking = asyncio.create_task(_talk())
+        remote = await asyncio.wait_for(subscribed, 10)
+        stream = rtc.AudioStream(remote, sample_rate=SAMPLE_RATE, num_channels=1)
+        onsets: list[float] = []
+        was_loud = False
+        async for event in stream:
+            x = np.frombuffer(event.frame.data, np.int16).astype(np.float64)
+            loud_now = bool(np.sqrt(np.mean(x**2)) > 3000)
+            if loud_now and not was_loud:
+                onsets.append(time.monotonic())
+            was_loud = loud_now
+            if talking.done():
+                break
+        await stream.aclose()
+        delays = [min(o - s for s in sent if s <= o) for o in onsets if any(s <= o for s in sent)]
+        assert len(delays) >= 4, delays
+        median_ms = 1000 * float(np.median(delays[1:]))
+        print(f"median onset delay through the dev SFU: {median_ms:.0f} ms")
+        assert median_ms < 300, f"median onset delay {median_ms:.0f} ms"

@@ -1,0 +1,102 @@
+"""The local stack for end-to-end tests: moto, the functions, the dev SFU and the agent worker.
+
+The stack is started once per module on free ports with the README's offline defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from livekit import api
+
+from infra.stack.settings import StackSettings
+from infra.stack.supervisor import Service, Supervisor
+from tests.support import stack as stack_support
+from tests.support.caller import Caller
+
+
+@dataclass
+class Stack:
+    settings: StackSettings
+    services: dict[str, Service]
+    sup: Supervisor
+
+    def token(self, name: str = "Tester", language: str = "en", **extra: Any) -> dict[str, Any]:
+        resp = httpx.post(
+            f"{self.settings.functions_url}/token",
+            json={"name": name, "language": language, **extra},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def session(self, room: str) -> dict[str, Any]:
+        resp = httpx.get(f"{self.settings.functions_url}/sessions/{room}", timeout=10)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def wait_session(self, room: str, predicate: Any, within: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            r = httpx.get(f"{self.settings.functions_url}/sessions/{room}", timeout=10)
+            if r.status_code == 200:
+                last = r.json()
+                if predicate(last):
+                    return last
+            time.sleep(0.5)
+        raise AssertionError(f"session {room} never satisfied the condition; last: {last}")
+
+    def raw_token(self, room: str, identity: str, ttl_s: float = 600, dispatch: bool = True) -> str:
+        tok = (
+            api.AccessToken(self.settings.api_key, self.settings.api_secret)
+            .with_identity(identity)
+            .with_grants(api.VideoGrants(room_join=True, room=room))
+            .with_ttl(datetime.timedelta(seconds=ttl_s))
+        )
+        if dispatch:
+            tok = tok.with_room_config(
+                api.RoomConfiguration(
+                    agents=[
+                        api.RoomAgentDispatch(
+                            agent_name=self.settings.agent_name, metadata='{"language": "en"}'
+                        )
+                    ]
+                )
+            )
+        return tok.to_jwt()
+
+    def restart(self, name: str) -> None:
+        svc = self.services[name]
+        self.sup.stop_one(svc)
+        maker = {"sfu": stack_support.services.sfu, "agent": stack_support.services.worker}[name]
+        fresh = maker(self.settings)
+        fresh.env = svc.env
+        self.sup.start(fresh, self.settings.startup_timeout_s)
+        self.services[name] = fresh
+
+    def kill(self, name: str) -> None:
+        self.sup.stop_one(self.services[name], grace_s=0.0)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    settings = stack_support.stack_settings()
+    with stack_support.running(settings, ["aws", "functions", "sfu", "agent"]) as (services, sup):
+        yield Stack(settings, services, sup)
+
+
+@pytest.fixture
+async def caller() -> AsyncIterator[Caller]:
+    c = Caller()
+    yield c
+    if c.room.isconnected():
+        await c.leave()
+    await asyncio.sleep(0)

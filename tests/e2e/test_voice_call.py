@@ -1,0 +1,156 @@
+"""A real call through the development SFU: token from the functions API, the agent dispatched, speech
+both ways, the session log and webhooks, and the failure cases a deployment meets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from tests.e2e.conftest import Stack
+from tests.support.audio import speak, voiced_seconds
+from tests.support.caller import RATE, Caller, load_48k
+from tests.support.transcribe import overlap, transcribe
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+TURNS = [
+    ("en", "What is the capital of France", ["capital", "france"]),
+    ("zh", "今天天气怎么样", ["天气"]),
+]
+
+
+async def one_turn(caller: Caller, wav: Path) -> tuple[float, np.ndarray]:
+    """Speak, wait for the whole reply; returns (end of speech, reply audio as heard)."""
+    await caller.wait_state("listening", within=120)
+    ended = await caller.say(load_48k(wav))
+    speaking_at = await caller.wait_state("speaking", within=60, after=ended)
+    await caller.wait_state("listening", within=90, after=speaking_at)
+    await asyncio.sleep(0.5)  # the last packets in flight
+    return ended, caller.audio_between(ended)
+
+
+async def test_english_then_mandarin_turn_end_to_end(stack: Stack, caller: Caller, tmp_path: Path) -> None:
+    grant = stack.token(name="E2E caller", language="en")
+    assert grant["url"] == stack.settings.livekit_url
+    await caller.join(grant["url"], grant["token"])
+    replies = []
+    for i, (lang, text, _keys) in enumerate(TURNS):
+        ended, heard = await one_turn(caller, speak(text, lang, tmp_path / f"turn{i}.wav"))
+        assert voiced_seconds(heard, RATE) > 0.5, f"no audible reply to turn {i}"
+        first = caller.first_loud_after(ended)
+        assert first is not None and first - ended < 15
+        replies.append((lang, heard))
+    await caller.leave()
+
+    # room_finished closes the session; its log holds both turns with their latency.
+    room = grant["room"]
+    session = stack.wait_session(room, lambda s: s["status"] == "finished", within=60)
+    users = [t for t in session["transcript"] if t["role"] == "user"]
+    agents = [t for t in session["transcript"] if t["role"] == "agent" and t.get("turn")]
+    assert len(users) >= 2 and len(agents) >= 2, session["transcript"]
+    for (_lang, _text, keys), said in zip(TURNS, users, strict=False):
+        assert all(k in said["text"].lower() for k in keys), (keys, said["text"])
+    turns = {t["turn"]: t for t in session["turns"]}
+    assert {1, 2} <= set(turns)
+    for n in (1, 2):
+        assert turns[n]["voice_to_voice"] is not None and 0 < turns[n]["voice_to_voice"] < 15
+        assert turns[n]["llm_ttft"] is not None and turns[n]["tts_ttfb"] is not None
+    # What the caller heard is what the log says the agent said.
+    for (lang, heard), reply in zip(replies, agents[:2], strict=True):
+        text = await transcribe(heard, RATE, lang)
+        assert overlap(reply["text"], text) >= 0.5, (reply["text"], text)
+    # The browser-facing metrics packets arrived as the turns happened.
+    assert {m["turn"] for m in caller.metrics} >= {1, 2}
+    # Transcriptions streamed to the room for the app's live transcript.
+    assert any(v["final"] for v in caller.transcriptions.values())
+
+
+async def test_two_rooms_at_once_stay_isolated(stack: Stack) -> None:
+    a, b = Caller(identity="alice"), Caller(identity="bob")
+    ga, gb = stack.token(name="Alice"), stack.token(name="Bob", language="zh")
+    assert ga["room"] != gb["room"]
+    try:
+        await asyncio.gather(a.join(ga["url"], ga["token"]), b.join(gb["url"], gb["token"]))
+        await asyncio.gather(a.wait_state("listening", within=120), b.wait_state("listening", within=120))
+        names_a = {p.identity for p in a.room.remote_participants.values()}
+        names_b = {p.identity for p in b.room.remote_participants.values()}
+        assert not names_a & names_b, "each room has its own agent and no one else"
+        assert ga["identity"] not in names_b and gb["identity"] not in names_a
+        assert len(names_a) == 1 and len(names_b) == 1
+    finally:
+        await asyncio.gather(a.leave(), b.leave())
+
+
+async def test_expired_and_foreign_tokens_are_refused(stack: Stack) -> None:
+    url = stack.settings.livekit_url
+    expired = stack.raw_token("call-expired0001", "late", ttl_s=1, dispatch=False)
+    await asyncio.sleep(2.5)
+    with pytest.raises(rtc.ConnectError):
+        await rtc.Room().connect(url, expired)
+    forged = stack.raw_token("call-forged00001", "mallory", dispatch=False)
+    head, body, _sig = forged.split(".")
+    with pytest.raises(rtc.ConnectError):
+        await rtc.Room().connect(url, f"{head}.{body}.{'A' * 43}")
+    # A token names its room: holding one for room A never puts you in room B.
+    ga, gb = stack.token(name="A"), stack.token(name="B")
+    a = Caller(identity="a")
+    try:
+        await a.join(ga["url"], ga["token"])
+        assert a.room.name == ga["room"] != gb["room"]
+    finally:
+        await a.leave()
+
+
+async def test_leaving_mid_sentence_leaves_no_stuck_job(stack: Stack, tmp_path: Path) -> None:
+    grant = stack.token(name="Quitter")
+    c = Caller(identity="quitter")
+    await c.join(grant["url"], grant["token"])
+    await c.wait_state("listening", within=120)
+    speech = load_48k(speak("I would like to ask you something rather long about", "en", tmp_path / "q.wav"))
+    await c.say(speech[: speech.size // 2])
+    await c.leave()
+    stack.wait_session(grant["room"], lambda s: s["status"] == "finished", within=60)
+    # The worker took the job's end and is free: the next caller is answered.
+    nxt = stack.token(name="Next")
+    c2 = Caller(identity="next")
+    try:
+        await c2.join(nxt["url"], nxt["token"])
+        await c2.wait_state("listening", within=120)
+    finally:
+        await c2.leave()
+
+
+async def test_worker_killed_mid_call_then_restarted_serves_a_new_call(stack: Stack) -> None:
+    grant = stack.token(name="Victim")
+    c = Caller(identity="victim")
+    await c.join(grant["url"], grant["token"])
+    await c.wait_state("listening", within=120)
+    await asyncio.get_running_loop().run_in_executor(None, stack.kill, "agent")
+    await c.leave()
+    await asyncio.get_running_loop().run_in_executor(None, stack.restart, "agent")
+    fresh = stack.token(name="After restart")
+    c2 = Caller(identity="after")
+    try:
+        await c2.join(fresh["url"], fresh["token"])
+        await c2.wait_state("listening", within=120)
+    finally:
+        await c2.leave()
+
+
+async def test_sfu_restart_lets_the_worker_register_again(stack: Stack) -> None:
+    t0 = time.monotonic()
+    await asyncio.get_running_loop().run_in_executor(None, stack.restart, "sfu")
+    grant = stack.token(name="After SFU restart")
+    c = Caller(identity="after-sfu")
+    try:
+        # The worker reconnects by itself (with back-off); no restart of the worker.
+        await c.join(grant["url"], grant["token"])
+        await c.wait_state("listening", within=120)
+    finally:
+        await c.leave()
+    assert time.monotonic() - t0 < 240

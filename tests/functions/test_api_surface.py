@@ -1,0 +1,63 @@
+"""Unknown routes, body limits and encodings, correlation ids, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from functions.openapi import render
+from functions.settings import get_settings
+from tests.functions.lambda_events import http_event, invoke
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nope"), ("GET", "/"), ("DELETE", "/token"), ("GET", "/token"), ("PUT", "/sessions/x"),
+     ("GET", "/sessions/x/events"), ("POST", "/analytics")],
+)
+def test_unknown_routes_are_json_404(method: str, path: str) -> None:
+    reply = invoke(method, path)
+    assert reply.status == 404, reply.text
+    assert reply.json()["error"] == "not_found"
+
+
+def test_oversized_token_body_is_413() -> None:
+    limit = get_settings().max_body_bytes
+    reply = invoke("POST", "/token", body=json.dumps({"name": "x", "pad": "y" * limit}))
+    assert reply.status == 413 and reply.json()["error"] == "body_too_large"
+
+
+def test_base64_bodies_are_decoded_and_bad_base64_rejected() -> None:
+    ok = invoke("POST", "/token", body=json.dumps({"name": "b64"}), base64_body=True)
+    assert ok.status == 200, ok.text
+    from functions.handlers import token
+
+    event = http_event("POST", "/token")
+    event.update(body="***not base64***", isBase64Encoded=True)
+    from tests.functions.lambda_events import FakeContext
+
+    result = token.handler(event, FakeContext())
+    assert result["statusCode"] == 400 and json.loads(result["body"])["error"] == "bad_body"
+    event.update(body=base64.b64encode(b"\xff\xfe{}").decode())
+    assert token.handler(event, FakeContext())["statusCode"] == 400
+
+
+def test_responses_carry_the_correlation_id() -> None:
+    reply = invoke("GET", "/openapi.json")
+    assert reply.status == 200
+    assert reply.headers.get("x-correlation-id")
+
+
+def test_served_and_committed_openapi_match_the_code() -> None:
+    served = invoke("GET", "/openapi.json").json()
+    generated = json.loads(render())
+    assert served == generated
+    assert json.loads(DOC.read_text()) == generated, "regenerate: python -m functions.openapi > docs/openapi.json"
+    paths = set(generated["paths"])
+    assert paths == {"/token", "/sessions/{session_id}/events", "/sessions/{session_id}", "/sessions",
+                     "/analytics", "/livekit/webhook"}

@@ -1,0 +1,137 @@
+"""GET /sessions (cursor pagination over days), GET /sessions/{id}, GET /analytics (math and filters)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from functions.analytics import percentile
+from tests.functions.helpers import post_events, post_webhook, started, turn, webhook_auth, webhook_body
+from tests.functions.lambda_events import invoke
+
+TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def start_room_on(room: str, day: datetime) -> None:
+    body = webhook_body("room_started", room, created_at=day)
+    assert post_webhook(body, webhook_auth(body)).status == 200
+
+
+def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None) -> None:
+    rooms: dict[str, date] = {}
+    for days_ago, count in ((0, 1), (1, 2), (2, 3), (4, 1)):
+        for i in range(count):
+            room = f"call-d{days_ago}n{i}0000000"
+            start_room_on(room, TODAY - timedelta(days=days_ago))
+            rooms[room] = (TODAY - timedelta(days=days_ago)).date()
+    query = {"from": (TODAY - timedelta(days=5)).date().isoformat(), "to": TODAY.date().isoformat(), "limit": "2"}
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = invoke("GET", "/sessions", query={**query, **({"cursor": cursor} if cursor else {})})
+        assert page.status == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 2
+        seen.extend(item["session_id"] for item in body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(rooms) and len(seen) == len(set(seen))
+    days = [rooms[r] for r in seen]
+    assert days == sorted(days, reverse=True)
+    one_day = invoke("GET", "/sessions", query={"from": query["to"], "to": query["to"]}).json()
+    assert [i["session_id"] for i in one_day["items"]] == ["call-d0n00000000"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"from": "2026-02-30"}, 422),
+        ({"from": "yesterday"}, 422),
+        ({"from": "2026-11-10", "to": "2026-11-01"}, 400),
+        ({"from": "2020-01-01", "to": "2026-01-01"}, 400),
+        ({"limit": "0"}, 422),
+        ({"limit": "101"}, 422),
+        ({"limit": "ten"}, 422),
+        ({"cursor": "!!!"}, 400),
+        ({"cursor": "eyJkIjoiMTk5OS0wMS0wMSJ9"}, 400),  # a day outside the range
+        ({"cursor": "e30"}, 400),  # {}
+    ],
+)
+def test_bad_listing_queries_are_4xx(query: dict[str, str], status: int) -> None:
+    reply = invoke("GET", "/sessions", query=query)
+    assert reply.status == status, reply.text
+    assert "error" in reply.json()
+
+
+def test_unknown_session_is_404() -> None:
+    reply = invoke("GET", "/sessions/call-123456789abc")
+    assert reply.status == 404 and reply.json()["error"] == "session_not_found"
+    assert invoke("GET", "/sessions/bad%20id").status in (404, 422)
+
+
+def _session_with_turns(room: str, language: str, llm: str, voice_to_voice: list[float], day: datetime,
+                        interrupted: int = 0, errors: int = 0) -> None:
+    token = invoke("POST", "/token", body=json.dumps({"name": "a", "language": language}))
+    assert token.status == 200
+    real_room = token.json()["room"]
+    events = [started(real_room, day, language=language, stt="local", llm=llm, tts="local")]
+    for i, v2v in enumerate(voice_to_voice):
+        events.append(turn(i, day + timedelta(seconds=i), voice_to_voice=v2v, llm_ttft=v2v / 2,
+                           interrupted=i < interrupted))
+    for i in range(errors):
+        events.append({"type": "error", "event_id": f"{real_room}-err-{i}", "ts": day.isoformat(),
+                       "stage": "llm", "message": "timeout"})
+    events.append({"type": "session_ended", "event_id": f"{real_room}-end", "ts": day.isoformat(),
+                   "duration_s": float(len(voice_to_voice) * 10)})
+    assert post_events(real_room, events).status == 200
+
+
+def test_analytics_math_filters_and_days(fresh_tables: None) -> None:
+    yesterday = TODAY - timedelta(days=1)
+    _session_with_turns("a", "en", "openai", [float(v) for v in range(1, 21)], TODAY, interrupted=3, errors=1)
+    _session_with_turns("b", "zh", "local", [0.5, 1.5], TODAY, errors=2)
+    _session_with_turns("c", "zh", "local", [9.0], yesterday)  # session created today, turn yesterday
+
+    q = {"from": yesterday.date().isoformat(), "to": TODAY.date().isoformat()}
+    report = invoke("GET", "/analytics", query=q).json()
+    overall = report["overall"]
+    all_v2v = [float(v) for v in range(1, 21)] + [0.5, 1.5, 9.0]
+    assert overall["sessions"] == 3 and overall["finished_sessions"] == 3
+    assert overall["turns"] == 23 and overall["interruptions"] == 3 and overall["errors"] == 3
+    assert overall["duration_s_total"] == 230.0
+    v2v = overall["stages"]["voice_to_voice"]
+    assert v2v["count"] == 23
+    assert v2v["p50"] == percentile(all_v2v, 50) == 9.0
+    assert v2v["p95"] == percentile(all_v2v, 95) == 19.0
+    assert overall["stages"]["llm_ttft"]["p50"] == 4.5
+    assert overall["stages"]["stt_duration"] == {"count": 0, "p50": None, "p95": None, "mean": None}
+    by_day = {d["day"]: d for d in report["days"]}
+    assert by_day[yesterday.date().isoformat()]["turns"] == 1
+    assert by_day[TODAY.date().isoformat()]["turns"] == 22
+    assert by_day[TODAY.date().isoformat()]["sessions"] == 3
+
+    english = invoke("GET", "/analytics", query={**q, "lang": "en"}).json()["overall"]
+    assert english["sessions"] == 1 and english["turns"] == 20 and english["errors"] == 1
+    assert english["stages"]["voice_to_voice"]["p50"] == 10.0 and english["stages"]["voice_to_voice"]["p95"] == 19.0
+    local = invoke("GET", "/analytics", query={**q, "provider": "local", "lang": "zh"}).json()["overall"]
+    assert local["sessions"] == 2 and local["turns"] == 3 and local["errors"] == 2
+    nobody = invoke("GET", "/analytics", query={**q, "provider": "azure"}).json()["overall"]
+    assert nobody["sessions"] == 0 and nobody["turns"] == 0
+
+
+@pytest.mark.parametrize(
+    "query", [{"lang": "fr"}, {"provider": "bad provider!"}, {"from": "x"}, {"from": "2026-01-02", "to": "2026-01-01"}]
+)
+def test_bad_analytics_queries_are_4xx(query: dict[str, str]) -> None:
+    reply = invoke("GET", "/analytics", query=query)
+    assert 400 <= reply.status < 500 and "error" in reply.json()
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0], 95) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([float(v) for v in range(1, 101)], 95) == 95.0

@@ -1,0 +1,146 @@
+// The call page against the project's dev SFU (infra/dev_sfu) and a scripted agent (fake_agent.py),
+// with a stand-in token/analytics API: real WebRTC audio both ways, real LiveKit text streams, data
+// packets and attributes, without needing the agent worker's models.
+// Needs /work/main/.venv (livekit rtc + api) and infra/dev_sfu. Run: node --test e2e/fake-agent.test.mjs
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { artifact, close, closedPort, launchBrowser, repoDir, serveDist, startMockApi, webDir } from './lib.mjs';
+import { callAndCheck, hangUpAndFindSession, recordPeerConnections } from './scenario.mjs';
+
+const PYTHON = process.env.PYTHON ?? join(repoDir, '.venv', 'bin', 'python');
+const KEY = 'devkey';
+const SECRET = 'secret';
+const HEARD = 'hello there what is the capital of France';
+const REPLY = 'Hi! Paris is the capital of France.';
+
+const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+function livekitToken(identity, name, room) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = b64url({ alg: 'HS256', typ: 'JWT' });
+  const body = b64url({
+    iss: KEY, sub: identity, name, nbf: now - 5, exp: now + 600,
+    video: { roomJoin: true, room, canPublish: true, canSubscribe: true, canPublishData: true },
+  });
+  const sig = createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+function wavOf(text, file, voice = 'en-us') {
+  const raw = artifact(`${file}-raw.wav`);
+  const out = artifact(`${file}.wav`);
+  execFileSync('espeak-ng', ['-v', voice, '-s', '160', '-w', raw, text]);
+  execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', out, 'pad', '0.5', '4']);
+  return out;
+}
+
+function startProcess(cmd, args, readyPattern, timeoutMs = 30_000) {
+  const proc = spawn(cmd, args, { cwd: repoDir, env: { ...process.env, PYTHONPATH: repoDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  const ready = new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${args.join(' ')} not ready:\n${lines.join('')}`)), timeoutMs);
+    const onData = (d) => {
+      lines.push(d.toString());
+      if (readyPattern.test(lines.join(''))) {
+        clearTimeout(timer);
+        ok();
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${args.join(' ')} exited ${code}:\n${lines.join('')}`));
+    });
+  });
+  ready.catch(() => undefined);
+  return { proc, ready, lines };
+}
+
+async function waitHttp(url, timeoutMs = 30_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      if (Date.now() > end) throw new Error(`${url} did not answer`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+const usable = existsSync(PYTHON) && existsSync(join(repoDir, 'infra', 'dev_sfu', '__main__.py'));
+
+describe('call page with dev SFU and a scripted agent', { skip: usable ? false : 'needs .venv and infra/dev_sfu' }, () => {
+  let sfu, agent, api, web, browser, page;
+  const room = `call-${randomBytes(6).toString('hex')}`;
+  const calls = [];
+
+  before(async () => {
+    const port = await closedPort();
+    sfu = startProcess(PYTHON, ['-m', 'infra.dev_sfu', '--host', '127.0.0.1', '--port', String(port),
+      '--api-key', KEY, '--api-secret', SECRET, '--webhook-url', ''], /./, 30_000);
+    await waitHttp(`http://127.0.0.1:${port}/`);
+    const lkUrl = `ws://127.0.0.1:${port}`;
+
+    api = await startMockApi({
+      'POST /token': (_req, body) => {
+        const { name, language } = JSON.parse(body);
+        const identity = `web-e2e-${randomBytes(4).toString('hex')}`;
+        calls.push({ room, language, started_at: new Date().toISOString() });
+        return [200, { url: lkUrl, token: livekitToken(identity, name, room), room, identity }];
+      },
+      'GET /sessions': () => [200, {
+        items: calls.map((c) => ({ session_id: c.room, status: 'active', created_at: c.started_at, started_at: c.started_at, language: c.language })),
+        next_cursor: null,
+      }],
+      'GET /sessions/*': () => [200, {
+        session_id: room, status: 'finished', started_at: calls[0]?.started_at, language: 'en',
+        transcript: [{ role: 'user', text: HEARD, ts: calls[0]?.started_at }, { role: 'agent', text: REPLY }],
+        turns: [{ turn: 1, voice_to_voice: 0.9, llm_ttft: 0.2 }],
+      }],
+      'GET /analytics': () => [200, { overall: { sessions: calls.length, turns: 1 }, days: [] }],
+    });
+    web = await serveDist(api.url);
+
+    agent = startProcess(PYTHON, [join(webDir, 'e2e', 'fake_agent.py'), '--url', lkUrl, '--room', room,
+      '--api-key', KEY, '--api-secret', SECRET, '--reply-wav', wavOf(REPLY, 'agent-reply'),
+      '--heard', HEARD, '--reply', REPLY], /waiting for room/, 30_000);
+    await agent.ready;
+
+    browser = await launchBrowser({ wav: wavOf('Hello there. What is the capital of France?', 'caller') });
+    page = await browser.newPage({ viewport: { width: 412, height: 915 } });
+    await page.addInitScript(recordPeerConnections);
+    page.on('console', (m) => m.type() === 'error' && console.error('[page]', m.text()));
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const p of [agent?.proc, sfu?.proc]) if (p && p.exitCode === null) p.kill('SIGTERM');
+    if (web) await close(web.server);
+    if (api) await close(api.server);
+    if (agent) console.log(agent.lines.join('').split('\n').filter((l) => l.startsWith('fake-agent')).join('\n'));
+  });
+
+  it('joins, hears the caller, shows both sides, plays the agent and its latency', async () => {
+    const result = await callAndCheck(page, {
+      url: `${web.url}?lang=en`, language: 'en', words: ['capital'], turnTimeoutMs: 60_000, prefix: 'fake-agent-call',
+    });
+    assert.equal(result.room, room);
+    // Interim words were replaced by the final transcript: one caller line, complete.
+    assert.equal(await page.locator('[data-speaker="user"]').count(), 1);
+    assert.equal(result.userText, HEARD.toLowerCase());
+    await page.waitForSelector('[data-agent-state="listening"]', { timeout: 30_000 });
+    assert.match(await page.locator('[data-speaker="agent"] .text').innerText(), /Paris is the capital of France/);
+    assert.match(await page.getByTestId('last-latency').innerText(), /Last reply after \d/);
+    assert.match(agent.lines.join(''), /heard the caller \(rms/);
+  });
+
+  it('the session appears on the analytics page', async () => {
+    await hangUpAndFindSession(page, room, { prefix: 'fake-agent-analytics', waitMs: 5000 });
+  });
+});

@@ -1,0 +1,164 @@
+// The call-page scenario shared by the real-stack test and the fake-agent test: join, see both
+// sides of the conversation, check the agent's audio is playing, take screenshots, then find the
+// session on the analytics page.
+import assert from 'node:assert/strict';
+import { artifact, joinCall } from './lib.mjs';
+
+// Runs in the page before any script: remember every RTCPeerConnection so getStats can be read.
+export function recordPeerConnections() {
+  const Orig = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Orig(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Orig.prototype;
+  Object.setPrototypeOf(window.RTCPeerConnection, Orig);
+}
+
+export async function inboundAudio(page) {
+  return page.evaluate(async () => {
+    let energy = 0;
+    let level = 0;
+    let packets = 0;
+    for (const pc of window.__pcs ?? []) {
+      if (pc.connectionState === 'closed') continue;
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+          energy += s.totalAudioEnergy ?? 0;
+          level = Math.max(level, s.audioLevel ?? 0);
+          packets += s.packetsReceived ?? 0;
+        }
+      });
+    }
+    return { energy, level, packets };
+  });
+}
+
+/** Peak RMS of what the page's <audio> elements play, measured with a WebAudio analyser for `ms`. */
+export async function playedRms(page, ms) {
+  return page.evaluate(async (ms) => {
+    const els = [...document.querySelectorAll('audio')].filter((a) => a.srcObject);
+    if (els.length === 0) return 0;
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const analysers = els.map((a) => {
+      const an = ctx.createAnalyser();
+      an.fftSize = 2048;
+      ctx.createMediaStreamSource(a.srcObject).connect(an);
+      return an;
+    });
+    const buf = new Float32Array(2048);
+    let max = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      for (const an of analysers) {
+        an.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (const v of buf) sum += v * v;
+        max = Math.max(max, Math.sqrt(sum / buf.length));
+      }
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await ctx.close();
+    return max;
+  }, ms);
+}
+
+const userText = () =>
+  [...document.querySelectorAll('[data-speaker="user"] .text')].map((e) => e.textContent.toLowerCase()).join(' ');
+
+/**
+ * Join and hold one turn. `words`: at least one must appear in the caller's transcript.
+ * Returns the room (session id). Leaves the call up; screenshots `${prefix}-en.png` / `-zh.png`.
+ */
+export async function callAndCheck(page, { url, language = 'en', words, turnTimeoutMs = 90_000, prefix = 'call' }) {
+  await page.goto(url);
+  await joinCall(page, { name: 'E2E Caller', language });
+  await page.locator('[data-testid="room-name"]').waitFor({ timeout: 30_000 });
+  const room = (await page.locator('[data-testid="room-name"]').getAttribute('data-room')) ?? '';
+  assert.match(room, /\S/, 'room name shown');
+  await page.waitForFunction(
+    () => document.querySelector('[data-agent-state]')?.getAttribute('data-agent-state') !== 'none',
+    null,
+    { timeout: 30_000 },
+  );
+
+  // Record agent state changes (a short 'speaking' is easy to miss by polling).
+  await page.evaluate(() => {
+    window.__states = [];
+    const el = document.querySelector('[data-agent-state]');
+    const note = () => {
+      const s = el.getAttribute('data-agent-state');
+      if (window.__states.at(-1) !== s) window.__states.push(s);
+    };
+    note();
+    new MutationObserver(note).observe(el, { attributes: true, attributeFilter: ['data-agent-state'] });
+  });
+
+  await page.waitForFunction((words) => {
+    const user = [...document.querySelectorAll('[data-speaker="user"] .text')]
+      .map((e) => e.textContent.toLowerCase())
+      .join(' ');
+    return words.some((w) => user.includes(w));
+  }, words, { timeout: turnTimeoutMs, polling: 250 });
+
+  // Audio: inbound packets/energy grow while the agent speaks, and the <audio> output is not silent.
+  const before = await inboundAudio(page);
+  await page
+    .waitForFunction(() => window.__states.includes('speaking'), null, { timeout: turnTimeoutMs })
+    .catch(async (err) => {
+      await page.screenshot({ path: artifact(`${prefix}-failure.png`), fullPage: true });
+      throw new Error(`agent never speaking; states ${JSON.stringify(await page.evaluate(() => window.__states))}: ${err}`);
+    });
+  const rms = await playedRms(page, 2500);
+  const after = await inboundAudio(page);
+  console.log('agent audio', JSON.stringify({ before, after, rms }));
+  assert.ok(after.packets > before.packets, 'agent audio packets arrive');
+  assert.ok(after.energy - before.energy > 1e-4 || after.level > 0.01, 'agent audio has energy (getStats)');
+  assert.ok(rms > 0.005, `played audio RMS ${rms} above silence (WebAudio analyser)`);
+
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('[data-speaker="agent"] .text')].some((e) => e.textContent.trim().length > 1),
+    null,
+    { timeout: turnTimeoutMs, polling: 250 },
+  );
+  // Caller line comes before the agent's reply.
+  const order = await page.$$eval('[data-testid="transcript"] > li', (lis) => lis.map((li) => li.dataset.speaker));
+  assert.ok(order.indexOf('user') !== -1 && order.indexOf('user') < order.lastIndexOf('agent'), `order ${order}`);
+
+  await page.getByRole('group', { name: /Interface language|界面语言/ }).getByRole('button', { name: 'English' }).click();
+  await page.screenshot({ path: artifact(`${prefix}-en.png`), fullPage: true });
+  await page.getByRole('group', { name: /Interface language|界面语言/ }).getByRole('button', { name: '中文' }).click();
+  await page.getByRole('button', { name: '挂断' }).waitFor();
+  await page.screenshot({ path: artifact(`${prefix}-zh.png`), fullPage: true });
+  await page.getByRole('group', { name: /界面语言/ }).getByRole('button', { name: 'English' }).click();
+  return { room, userText: await page.evaluate(userText) };
+}
+
+/** Hang up, then find the session on the analytics page (reloading while the API catches up). */
+export async function hangUpAndFindSession(page, room, { prefix = 'analytics', waitMs = 60_000 } = {}) {
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  await page.getByRole('button', { name: 'New call' }).waitFor();
+  await page.evaluate(() => (window.location.hash = '#/analytics'));
+  const row = page.locator(`[data-session-id="${room}"]`);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    await page
+      .locator('[data-testid="sessions"], .analytics .problem, .analytics p.muted')
+      .first()
+      .waitFor({ timeout: 15_000 });
+    if (await row.count()) break;
+    assert.ok(Date.now() < deadline, `session ${room} not listed on the analytics page`);
+    await page.waitForTimeout(2000);
+    await page.reload();
+  }
+  await page.setViewportSize({ width: 1100, height: 1300 });
+  await page.screenshot({ path: artifact(`${prefix}.png`), fullPage: true });
+  await row.locator('a').click();
+  await page.getByRole('heading', { level: 1, name: new RegExp(room) }).waitFor({ timeout: 15_000 });
+  await page.locator('[data-testid="detail-transcript"], .analytics p.muted').first().waitFor({ timeout: 15_000 });
+  await page.screenshot({ path: artifact(`${prefix}-session.png`), fullPage: true });
+}
