@@ -28,7 +28,8 @@ logger = logging.getLogger("voicecall.telemetry")
 
 _event_adapter: TypeAdapter[SessionEvent] = TypeAdapter(SessionEvent)
 _RETRY_DELAYS_S = (0.2, 0.5, 1.0)
-_PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
+_PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 413, 415, 422})
+MAX_BATCH_BYTES = 512 * 1024  # well under the API's 1 MiB body limit
 
 
 def new_event_id() -> str:
@@ -164,13 +165,29 @@ def _safe(session_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in session_id)[:128]
 
 
+def _chunks(events: Sequence[SessionEvent]) -> list[Sequence[SessionEvent]]:
+    """Batches within the API's count and body-size limits (long Chinese text is 3 bytes a character)."""
+    out: list[Sequence[SessionEvent]] = []
+    current: list[SessionEvent] = []
+    size = 0
+    for ev in events:
+        n = len(ev.model_dump_json().encode())
+        if current and (len(current) >= MAX_BATCH_EVENTS or size + n > MAX_BATCH_BYTES):
+            out.append(current)
+            current, size = [], 0
+        current.append(ev)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
 async def deliver_or_spool(
     sender: SessionLogSender, spool: Spool, session_id: str, events: Sequence[SessionEvent]
 ) -> bool:
     """Send in API-sized chunks; whatever fails goes to the spool. True when all were delivered."""
     ok = True
-    for start in range(0, len(events), MAX_BATCH_EVENTS):
-        chunk = events[start : start + MAX_BATCH_EVENTS]
+    for chunk in _chunks(events):
         try:
             await sender.send(session_id, chunk)
         except RejectedError as exc:

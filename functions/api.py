@@ -43,9 +43,13 @@ def json_response(status: int, error: str, detail: Any = None) -> Response:
 
 def raw_error(status: int, error: str, detail: Any = None) -> dict[str, Any]:
     """An API Gateway (payload v2) response built without the resolver, for pre-checks."""
+    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    correlation_id = logger.get_correlation_id()
+    if correlation_id:
+        headers["X-Correlation-Id"] = correlation_id
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": headers,
         "body": json.dumps({"error": error, "detail": detail}),
         "isBase64Encoded": False,
     }
@@ -91,7 +95,9 @@ def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
 
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response:
-        return json_response(404, "not_found", f"no route for {app.current_event.http_method} {app.current_event.path}")
+        return json_response(
+            404, "not_found", f"no route for {app.current_event.http_method} {app.current_event.path}"
+        )
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:

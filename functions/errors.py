@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from functions.models.api import ErrorBody
 
@@ -15,7 +17,7 @@ class ApiError(Exception):
         self.detail = detail
 
 
-def error_responses(*statuses: int) -> dict[int | str, Any]:
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI `responses=` entries for the error statuses a route can return."""
     descriptions = {
         400: "Bad request",
@@ -27,12 +29,14 @@ def error_responses(*statuses: int) -> dict[int | str, Any]:
         422: "Validation error",
     }
     # 200 without "content": Powertools fills it in from the route's return annotation.
-    responses: dict[int | str, Any] = {200: {"description": "Success"}}
-    responses.update({
-        status: {
-            "description": descriptions.get(status, "Error"),
-            "content": {"application/json": {"model": ErrorBody}},
+    responses: dict[int, Any] = {200: {"description": "Success"}}
+    responses.update(
+        {
+            status: {
+                "description": descriptions.get(status, "Error"),
+                "content": {"application/json": {"model": ErrorBody}},
+            }
+            for status in statuses
         }
-        for status in statuses
-    })
-    return responses
+    )
+    return cast(dict[int, OpenAPIResponse], responses)

@@ -18,7 +18,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from functions.settings import get_settings
 
 # LiveKit retries a webhook delivery for a while; an hour covers its retries and then expires.
-CONFIG = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=3600, raise_on_no_idempotency_key=False)
+CONFIG = IdempotencyConfig(
+    event_key_jmespath="id", expires_after_seconds=3600, raise_on_no_idempotency_key=False
+)
 
 
 @lru_cache(maxsize=1)

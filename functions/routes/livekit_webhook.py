@@ -25,7 +25,6 @@ from functions.settings import get_settings
 from functions.store.sessions import update_session
 from functions.store.tables import iso
 
-
 router = Router()
 
 HANDLED = frozenset({"room_started", "room_finished", "participant_joined", "participant_left"})

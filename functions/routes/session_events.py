@@ -88,5 +88,9 @@ def post_events(
     update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent)
     metrics.add_metric(name="EventsStored", unit="Count", value=stored)
     metrics.add_metric(name="EventsDuplicate", unit="Count", value=duplicates)
-    logger.info("session events", extra={"session_id": session_id, "stored": stored, "duplicates": duplicates})
-    return EventsAccepted(session_id=session_id, received=len(batch.events), stored=stored, duplicates=duplicates)
+    logger.info(
+        "session events", extra={"session_id": session_id, "stored": stored, "duplicates": duplicates}
+    )
+    return EventsAccepted(
+        session_id=session_id, received=len(batch.events), stored=stored, duplicates=duplicates
+    )

@@ -80,7 +80,9 @@ def issue_token(request: TokenRequest) -> TokenResponse:
         .with_ttl(timedelta(seconds=settings.token_ttl_s))
         .with_grants(grants)
         .with_room_config(
-            RoomConfiguration(agents=[RoomAgentDispatch(agent_name=settings.agent_name, metadata=dispatch_metadata)])
+            RoomConfiguration(
+                agents=[RoomAgentDispatch(agent_name=settings.agent_name, metadata=dispatch_metadata)]
+            )
         )
         .to_jwt()
     )

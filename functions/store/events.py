@@ -14,6 +14,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.models.session_log import SessionEvent
+from functions.observability import tracer
 from functions.store.tables import day_of, dynamodb, events_table, expires_at, from_dynamo, iso, to_dynamo
 
 BY_KIND_DAY_INDEX = "by_kind_day"
@@ -38,6 +39,7 @@ def _item(session_id: str, event: SessionEvent, now: datetime, position: int) ->
     return to_dynamo(item)
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def store_events(session_id: str, events: list[SessionEvent], now: datetime) -> tuple[int, int]:
     """Returns (stored, duplicates). Duplicate event ids inside one batch count as duplicates too."""
     unique: dict[str, SessionEvent] = {}
@@ -87,9 +89,13 @@ def _write_chunk(items: list[dict[str, Any]]) -> tuple[int, int]:
     raise RuntimeError("could not store the event batch after retries")
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def session_events(session_id: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("session_id").eq(session_id), "ConsistentRead": True}
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("session_id").eq(session_id),
+        "ConsistentRead": True,
+    }
     while True:
         response = events_table().query(**kwargs)
         items.extend(from_dynamo(i) for i in response.get("Items", []))
@@ -100,6 +106,7 @@ def session_events(session_id: str) -> list[dict[str, Any]]:
     return items
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def events_of_day(kind: str, day: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {

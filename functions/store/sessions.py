@@ -11,11 +11,13 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from functions.store.tables import day_of, expires_at, from_dynamo, iso, sessions_table, to_dynamo
+from functions.observability import tracer
+from functions.store.tables import day_of, dynamodb, expires_at, from_dynamo, iso, sessions_table, to_dynamo
 
 BY_DAY_INDEX = "by_start_day"
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def update_session(
     session_id: str,
     now: datetime,
@@ -55,14 +57,14 @@ def update_session(
     )
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def get_session(session_id: str) -> dict[str, Any] | None:
     item = sessions_table().get_item(Key={"session_id": session_id}, ConsistentRead=True).get("Item")
     return from_dynamo(item) if item else None
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def get_sessions(session_ids: list[str]) -> dict[str, dict[str, Any]]:
-    from functions.store.tables import dynamodb
-
     found: dict[str, dict[str, Any]] = {}
     table_name = sessions_table().name
     for start in range(0, len(session_ids), 100):
@@ -76,6 +78,7 @@ def get_sessions(session_ids: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
+@tracer.capture_method(capture_response=False)  # items can be large; keep traces small
 def query_day(
     day: str, limit: int | None = None, start_key: dict[str, Any] | None = None, newest_first: bool = True
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

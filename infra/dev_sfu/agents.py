@@ -212,6 +212,9 @@ class AgentDispatcher:
             if worker is not None:
                 # The record stays until the worker reports the job ended (update_job).
                 worker.send(agent.ServerMessage(termination=agent.JobTermination(job_id=job_id)))
+        for job_id, record in list(self.jobs.items()):
+            if record.terminated and record.worker_id not in self.workers:
+                del self.jobs[job_id]
 
     # ----- worker connection --------------------------------------------------------------------
 
@@ -263,8 +266,13 @@ class AgentDispatcher:
                 if not fut.done():
                     fut.set_exception(ConnectionError("worker disconnected"))
             for job_id, record in list(self.jobs.items()):
-                if record.worker_id == worker.id and record.terminated:
+                if record.worker_id != worker.id:
+                    continue
+                if record.terminated:
                     del self.jobs[job_id]
+                else:
+                    # Its job processes die with the worker: a later join may dispatch again.
+                    self._forget_dispatch(record)
             logger.info("worker   %s disconnected agent=%r", worker.id, worker.agent_name)
 
     async def _write(self, worker: Worker) -> None:
@@ -303,6 +311,7 @@ class AgentDispatcher:
                 )
                 if msg.update_job.status in (agent.JobStatus.JS_SUCCESS, agent.JobStatus.JS_FAILED):
                     self.jobs.pop(record.job.id, None)
+                    self._forget_dispatch(record)
         elif which == "ping":
             worker.send(
                 agent.ServerMessage(
@@ -317,6 +326,11 @@ class AgentDispatcher:
                 record = self.jobs.get(job_id)
                 if record is not None:
                     record.worker_id = worker.id
+
+    def _forget_dispatch(self, record: JobRecord) -> None:
+        room = self.rooms.get(record.room_name)
+        if room is not None and not room.closed:
+            room.dispatched_agents.discard(record.job.agent_name)
 
     async def close(self) -> None:
         for task in list(self._tasks):

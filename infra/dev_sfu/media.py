@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -57,13 +59,51 @@ class SubscribedTrack(MediaStreamTrack):
         self._queue.put_nowait(None)
 
 
+class SpeechActivity:
+    """Speaking / not speaking from frame RMS, with hysteresis (for SpeakersChanged)."""
+
+    START_RMS = 0.01  # about -40 dBFS
+    STOP_RMS = 0.005
+    HANG_FRAMES = 25  # 0.5 s of quiet at 20 ms frames ends a turn
+
+    def __init__(self, on_change: Callable[[bool, float], None]) -> None:
+        self._on_change = on_change
+        self.active = False
+        self.level = 0.0
+        self._quiet = 0
+
+    def feed(self, frame: Any) -> None:
+        samples = frame.to_ndarray().astype(np.float32) / 32768.0
+        rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
+        self.level = max(rms, self.level * 0.8)
+        if not self.active and rms > self.START_RMS:
+            self.active = True
+            self._quiet = 0
+            self._on_change(True, min(1.0, self.level * 4))
+        elif self.active:
+            self._quiet = self._quiet + 1 if rms < self.STOP_RMS else 0
+            if self._quiet >= self.HANG_FRAMES:
+                self.stop()
+
+    def stop(self) -> None:
+        if self.active:
+            self.active = False
+            self._on_change(False, 0.0)
+
+
 class TrackRelay:
     """Reads a publisher's remote track once and hands every frame to each subscriber at once."""
 
-    def __init__(self, source: MediaStreamTrack, track_sid: str) -> None:
+    def __init__(
+        self,
+        source: MediaStreamTrack,
+        track_sid: str,
+        on_speaking: Callable[[bool, float], None] | None = None,
+    ) -> None:
         self.source = source
         self.track_sid = track_sid
         self._outputs: set[SubscribedTrack] = set()
+        self._activity = SpeechActivity(on_speaking) if on_speaking and source.kind == "audio" else None
         self._task = asyncio.create_task(self._pump(), name=f"relay_{track_sid}")
         self.frames = 0
 
@@ -84,11 +124,15 @@ class TrackRelay:
                 self.frames += 1
                 for out in self._outputs:
                     out.push(frame)
+                if self._activity is not None:
+                    self._activity.feed(frame)
         except MediaStreamError:
             pass
         except Exception:
             logger.exception("relay of %s failed", self.track_sid)
         finally:
+            if self._activity is not None:
+                self._activity.stop()
             for out in list(self._outputs):
                 out.end()
             self._outputs.clear()

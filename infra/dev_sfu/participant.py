@@ -154,7 +154,6 @@ class Participant:
             is_publisher=bool(self.tracks),
             kind=self.kind,
             attributes=self.attributes,
-            client_protocol=0,
         )
 
     def bump(self) -> None:
@@ -304,7 +303,8 @@ class Participant:
         for transceiver in self.publisher.getTransceivers():
             if transceiver.receiver.track is track:
                 pending.info.mid = transceiver.mid or ""
-        published = PublishedTrack(info=pending.info, relay=TrackRelay(track, pending.info.sid))
+        relay = TrackRelay(track, pending.info.sid, on_speaking=self._on_speaking)
+        published = PublishedTrack(info=pending.info, relay=relay)
         self.tracks[published.sid] = published
         self.bump()
         logger.info(
@@ -316,6 +316,10 @@ class Participant:
             pending.info.name,
         )
         self.room.on_track_published(self, published)
+
+    def _on_speaking(self, active: bool, level: float) -> None:
+        if not self.closed:
+            self.room.on_speaking(self, active, level)
 
     async def _on_publisher_offer(self, offer: rtc.SessionDescription) -> None:
         await self.publisher.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))

@@ -219,6 +219,17 @@ class Room:
             "track_unpublished", room=self.info(), participant=p.info(), track=track.info
         )
 
+    def on_speaking(self, p: Participant, active: bool, level: float) -> None:
+        if p.hidden:
+            return
+        msg = rtc.SignalResponse(
+            speakers_changed=rtc.SpeakersChanged(
+                speakers=[models.SpeakerInfo(sid=p.sid, level=level, active=active)]
+            )
+        )
+        for member in self.participants.values():
+            member.send(msg)
+
     def on_track_muted(self, p: Participant, track_sid: str, muted: bool) -> None:
         track = p.tracks.get(track_sid)
         if track is None:

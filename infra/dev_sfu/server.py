@@ -25,6 +25,8 @@ logger = logging.getLogger("dev_sfu")
 SERVER_VERSION = "1.9.0-dev-sfu"
 # Protocol version livekit-server 1.9 announces; clients speak their own (JS 17, Rust 16+).
 SERVER_PROTOCOL = 16
+# SDP offers with many tracks stay far below this; it only bounds a misbehaving client.
+_MAX_SIGNAL_BYTES = 4 * 1024 * 1024
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -150,7 +152,7 @@ class DevSfu:
             # No session resumption: the SDKs then do a full reconnect.
             logger.info("refused  /rtc resume of %s in %s (not supported)", grant.identity, grant.room)
             return web.Response(status=404, text="session resumption not supported")
-        ws = web.WebSocketResponse(max_msg_size=0)
+        ws = web.WebSocketResponse(max_msg_size=_MAX_SIGNAL_BYTES)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text="expected a WebSocket upgrade")
         await ws.prepare(request)
@@ -216,7 +218,7 @@ class DevSfu:
         except auth.TokenRejected as exc:
             logger.info("refused  /agent: %s", exc)
             return web.Response(status=401, text=str(exc))
-        ws = web.WebSocketResponse(max_msg_size=0)
+        ws = web.WebSocketResponse(max_msg_size=_MAX_SIGNAL_BYTES)
         await ws.prepare(request)
         task = asyncio.current_task()
         if task is not None:

@@ -57,7 +57,9 @@ def packaged_template(path: Path = PACKAGED_TEMPLATE) -> dict[str, Any]:
     return template
 
 
-def resolved_resources(stage: str = "local", region: str = "us-east-1", repo_root: Path = REPO_ROOT) -> dict[str, Any]:
+def resolved_resources(
+    stage: str = "local", region: str = "us-east-1", repo_root: Path = REPO_ROOT
+) -> dict[str, Any]:
     """serverless.yml's ``resources`` for a stage, variables resolved by the framework itself."""
     config = (repo_root / "serverless.yml").read_bytes()
     key = hashlib.sha256(config + f"{stage}/{region}".encode()).hexdigest()[:16]
@@ -65,7 +67,9 @@ def resolved_resources(stage: str = "local", region: str = "us-east-1", repo_roo
     if cache.exists():
         cached: dict[str, Any] = json.loads(cache.read_text())
         return cached
-    out = osls(["print", "--stage", stage, "--region", region, "--format", "json", "--path", "resources"], repo_root)
+    out = osls(
+        ["print", "--stage", stage, "--region", region, "--format", "json", "--path", "resources"], repo_root
+    )
     resources: dict[str, Any] = json.loads(out[out.index("{") :])
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(resources))

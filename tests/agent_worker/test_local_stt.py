@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -21,10 +23,13 @@ ESPEAK_VOICES = {"en": "en-us", "zh": "cmn-latn-pinyin"}
 
 def espeak_frame(text: str, lang: str, tmp_path: Path, speed: int = 130) -> rtc.AudioFrame:
     path = tmp_path / f"{lang}-{abs(hash(text))}.wav"
-    subprocess.run(["espeak-ng", "-v", ESPEAK_VOICES[lang], "-s", str(speed), "-w", str(path), text], check=True)
+    subprocess.run(
+        ["espeak-ng", "-v", ESPEAK_VOICES[lang], "-s", str(speed), "-w", str(path), text], check=True
+    )
     with wave.open(str(path)) as wf:
-        return rtc.AudioFrame(wf.readframes(wf.getnframes()), wf.getframerate(), wf.getnchannels(),
-                              wf.getnframes())
+        return rtc.AudioFrame(
+            wf.readframes(wf.getnframes()), wf.getframerate(), wf.getnchannels(), wf.getnframes()
+        )
 
 
 def char_overlap(expected: str, heard: str) -> float:
@@ -67,8 +72,9 @@ async def test_mandarin_longer_sentence_overlap(stt_zh: LocalSTT, tmp_path: Path
 
 
 async def test_language_given_per_call_overrides_default(stt_zh: LocalSTT, tmp_path: Path) -> None:
-    event = await stt_zh.recognize(espeak_frame("Please book a table for two people.", "en", tmp_path),
-                                   language="en")
+    event = await stt_zh.recognize(
+        espeak_frame("Please book a table for two people.", "en", tmp_path), language="en"
+    )
     assert event.alternatives[0].language == "en"
     assert "table" in event.alternatives[0].text.lower()
 
@@ -98,9 +104,6 @@ def test_model_path_must_be_a_whisper_directory(tmp_path: Path) -> None:
 
 
 async def test_recognition_does_not_block_the_event_loop(stt_en: LocalSTT, tmp_path: Path) -> None:
-    import asyncio
-    import time
-
     frame = espeak_frame("Please book a table for two people at seven tonight.", "en", tmp_path)
     gaps: list[float] = []
     done = asyncio.Event()

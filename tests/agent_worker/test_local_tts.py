@@ -26,7 +26,7 @@ async def test_english_speech_is_audible_and_understood() -> None:
     assert 1.5 < frame.duration < 8.0
     assert loudness(frame) > 500
     heard = (await LocalSTT(language="en").recognize(frame)).alternatives[0].text.lower()
-    assert "table" in heard and "two" in heard or "2" in heard, heard
+    assert "table" in heard and ("two" in heard or "2" in heard), heard
 
 
 async def test_mandarin_speech_is_audible_and_understood() -> None:
@@ -40,10 +40,11 @@ async def test_mandarin_speech_is_audible_and_understood() -> None:
 
 async def test_sentence_streaming_through_the_session_adapter() -> None:
     # What the AgentSession does with a non-streaming TTS: split into sentences, synthesize each.
-    adapter = tts.StreamAdapter(tts=LocalTTS(language="en"),
-                                sentence_tokenizer=tokenize.blingfire.SentenceTokenizer())
+    adapter = tts.StreamAdapter(
+        tts=LocalTTS(language="en"), sentence_tokenizer=tokenize.blingfire.SentenceTokenizer()
+    )
     stream = adapter.stream()
-    for word in "Hello there. The weather is fine today. ".split(" "):
+    for word in ["Hello", "there.", "The", "weather", "is", "fine", "today."]:
         stream.push_text(word + " ")
     stream.end_input()
     frames = [ev.frame async for ev in stream]

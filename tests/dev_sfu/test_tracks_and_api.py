@@ -8,7 +8,7 @@ from livekit import api, rtc
 
 from infra.dev_sfu import DevSfu
 
-from .helpers import API_KEY, API_SECRET, SAMPLE_RATE, eventually, joined, publish_sine
+from .helpers import API_KEY, API_SECRET, SAMPLE_RATE, eventually, joined, publish_sine, token
 
 
 async def test_unpublish_and_mute_reach_the_other_side(sfu: DevSfu) -> None:
@@ -80,6 +80,7 @@ async def test_relay_adds_little_latency(sfu: DevSfu) -> None:
                 tone = (i // 50) % 2 == 1  # 0.5 s silence, 0.5 s tone
                 if tone and i % 50 == 0:
                     sent.append(time.monotonic())
+                    print("SENT", round(time.monotonic(), 3))
                 t = (np.arange(n) + i * n) / SAMPLE_RATE
                 loud = (0.5 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
                 samples = loud if tone else np.zeros(n, np.int16)
@@ -102,5 +103,38 @@ async def test_relay_adds_little_latency(sfu: DevSfu) -> None:
         delays = [min(o - s for s in sent if s <= o) for o in onsets if any(s <= o for s in sent)]
         assert len(delays) >= 4, delays
         median_ms = 1000 * float(np.median(delays[1:]))
-        print(f"median onset delay through the dev SFU: {median_ms:.0f} ms")
+        print(f"onset delays through the dev SFU (ms): {[round(d * 1000) for d in delays]}")
         assert median_ms < 300, f"median onset delay {median_ms:.0f} ms"
+
+
+async def test_manual_subscription_and_active_speakers(sfu: DevSfu) -> None:
+    """auto_subscribe off (livekit-agents' AUDIO_ONLY mode) subscribes by UpdateSubscription."""
+    async with joined(sfu.url, "room-manual", "voice") as voice:
+        listener = rtc.Room()
+        await listener.connect(
+            sfu.url, token("room-manual", "listener"), options=rtc.RoomOptions(auto_subscribe=False)
+        )
+        try:
+            speakers: list[list[str]] = []
+            subscribed: list[str] = []
+            listener.on("active_speakers_changed", lambda ps: speakers.append([p.identity for p in ps]))
+            listener.on("track_subscribed", lambda t, pub, p: subscribed.append(p.identity))
+
+            published: list[rtc.RemoteTrackPublication] = []
+            listener.on("track_published", lambda pub, p: published.append(pub))
+
+            stop = asyncio.Event()
+            sender = asyncio.create_task(publish_sine(voice, 500.0, stop))
+            try:
+                await eventually(lambda: bool(published), 10, "track announcement")
+                await asyncio.sleep(0.7)
+                assert subscribed == [], "auto_subscribe=0 must not subscribe by itself"
+                published[0].set_subscribed(True)
+                await eventually(lambda: subscribed == ["voice"], 10, "manual subscription")
+                await eventually(lambda: ["voice"] in speakers, 5, "voice to be an active speaker")
+            finally:
+                stop.set()
+                await sender
+            await eventually(lambda: speakers[-1] == [], 5, "voice to stop speaking")
+        finally:
+            await listener.disconnect()

@@ -26,7 +26,9 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def post_events(session_id: str, events: list[dict[str, Any]], now: float | None = None, secret: str | None = None) -> Reply:
+def post_events(
+    session_id: str, events: list[dict[str, Any]], now: float | None = None, secret: str | None = None
+) -> Reply:
     body = json.dumps({"events": events}).encode()
     headers = signed_headers(secret or SETTINGS.session_log_secret, body, now=now)
     headers["content-type"] = "application/json"
@@ -38,8 +40,14 @@ def turn(turn_no: int, ts: datetime, **latency: float | bool) -> dict[str, Any]:
 
 
 def started(room: str, ts: datetime, language: str = "en", **providers: str) -> dict[str, Any]:
-    return {"type": "session_started", "event_id": event_id(), "ts": iso(ts), "room": room,
-            "language": language, "providers": providers}
+    return {
+        "type": "session_started",
+        "event_id": event_id(),
+        "ts": iso(ts),
+        "room": room,
+        "language": language,
+        "providers": providers,
+    }
 
 
 def webhook_auth(body: str, api_key: str | None = None, secret: str | None = None, ttl_s: int = 300) -> str:
@@ -52,8 +60,9 @@ def webhook_auth(body: str, api_key: str | None = None, secret: str | None = Non
     )
 
 
-def webhook_body(kind: str, room: str, identity: str = "", created_at: datetime | None = None,
-                 id_: str | None = None) -> str:
+def webhook_body(
+    kind: str, room: str, identity: str = "", created_at: datetime | None = None, id_: str | None = None
+) -> str:
     payload: dict[str, Any] = {
         "event": kind,
         "id": id_ or f"EV_{uuid.uuid4().hex[:12]}",

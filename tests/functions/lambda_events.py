@@ -65,8 +65,13 @@ def http_event(
             "accountId": "123456789012",
             "apiId": "local",
             "domainName": "127.0.0.1",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "pytest"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "pytest",
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": "$default",
             "stage": "$default",
@@ -78,7 +83,9 @@ def http_event(
     if query:
         event["queryStringParameters"] = dict(query)
     if raw is not None:
-        event["body"] = base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8", "surrogateescape")
+        event["body"] = (
+            base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8", "surrogateescape")
+        )
     return event
 
 

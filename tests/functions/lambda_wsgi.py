@@ -17,15 +17,25 @@ from functions.settings import get_settings
 from tests.functions.lambda_events import FakeContext, http_event, route
 
 _EVENTS = re.compile(r"^/sessions/[^/]+/events$")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
-            413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+}
 
 
 def lambda_wsgi_app(sign_session_logs: bool = True) -> Callable[..., Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
-        path = quote(environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"),
-                     safe="/:@!$&'()*+,;=-._~")
+        path = quote(
+            environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"),
+            safe="/:@!$&'()*+,;=-._~",
+        )
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
@@ -43,7 +53,9 @@ def lambda_wsgi_app(sign_session_logs: bool = True) -> Callable[..., Iterable[by
         out = result.get("body") or ""
         raw = base64.b64decode(out) if result.get("isBase64Encoded") else out.encode()
         status = int(result["statusCode"])
-        start_response(f"{status} {_REASONS.get(status, 'Status')}", list((result.get("headers") or {}).items()))
+        start_response(
+            f"{status} {_REASONS.get(status, 'Status')}", list((result.get("headers") or {}).items())
+        )
         return [raw]
 
     return app

@@ -35,16 +35,34 @@ def test_signed_batch_is_stored_and_summarised() -> None:
         started(room, now, language="zh", stt="local", llm="openai", tts="local"),
         transcript("你好", now, role="user", language="zh", turn=0),
         transcript("你好！有什么可以帮你？", now, role="agent", language="zh", turn=0),
-        turn(0, now, end_of_utterance_delay=0.4, stt_duration=0.2, llm_ttft=0.5, tts_ttfb=0.3, voice_to_voice=1.4),
+        turn(
+            0,
+            now,
+            end_of_utterance_delay=0.4,
+            stt_duration=0.2,
+            llm_ttft=0.5,
+            tts_ttfb=0.3,
+            voice_to_voice=1.4,
+        ),
         {"type": "error", "event_id": event_id(), "ts": iso(now), "stage": "tts", "message": "slow"},
-        {"type": "session_ended", "event_id": event_id(), "ts": iso(now), "reason": "hangup", "duration_s": 42.5},
+        {
+            "type": "session_ended",
+            "event_id": event_id(),
+            "ts": iso(now),
+            "reason": "hangup",
+            "duration_s": 42.5,
+        },
     ]
     reply = post_events(room, batch)
     assert reply.status == 200, reply.text
     assert reply.json() == {"session_id": room, "received": 6, "stored": 6, "duplicates": 0}
     session = stored_events(room)
     assert session["status"] == "finished" and session["duration_s"] == 42.5
-    assert session["language"] == "zh" and session["providers"] == {"stt": "local", "llm": "openai", "tts": "local"}
+    assert session["language"] == "zh" and session["providers"] == {
+        "stt": "local",
+        "llm": "openai",
+        "tts": "local",
+    }
     assert [t["text"] for t in session["transcript"]] == ["你好", "你好！有什么可以帮你？"]
     assert session["turns"][0]["voice_to_voice"] == 1.4 and session["turns"][0]["transcription_delay"] is None
     assert session["errors"][0]["stage"] == "tts"
@@ -57,7 +75,12 @@ def test_retried_and_overlapping_batches_store_nothing_twice() -> None:
     retry = post_events(room, first)
     assert retry.status == 200 and retry.json()["stored"] == 0 and retry.json()["duplicates"] == 5
     overlap = [*first[3:], transcript("line 5", now, turn=5)]
-    assert post_events(room, overlap).json() == {"session_id": room, "received": 3, "stored": 1, "duplicates": 2}
+    assert post_events(room, overlap).json() == {
+        "session_id": room,
+        "received": 3,
+        "stored": 1,
+        "duplicates": 2,
+    }
     same_id_twice = [transcript("x", now), transcript("y", now)]
     same_id_twice[1]["event_id"] = same_id_twice[0]["event_id"]
     assert post_events(room, same_id_twice).json()["stored"] == 1
@@ -116,7 +139,9 @@ def test_forged_or_replayed_signatures_are_401_and_store_nothing(mutate: str) ->
 def test_base64_encoded_body_is_verified_on_its_bytes() -> None:
     room, now = new_room(), datetime.now(UTC)
     body = json.dumps({"events": [transcript("编码", now)]}, ensure_ascii=False).encode()
-    reply = invoke("POST", f"/sessions/{room}/events", body=body, headers=_signed(room, body), base64_body=True)
+    reply = invoke(
+        "POST", f"/sessions/{room}/events", body=body, headers=_signed(room, body), base64_body=True
+    )
     assert reply.status == 200 and reply.json()["stored"] == 1
 
 
@@ -128,16 +153,56 @@ def test_base64_encoded_body_is_verified_on_its_bytes() -> None:
         {"events": "nope"},
         {"events": [{"type": "transcript"}]},
         {"events": [{"type": "teleport", "event_id": "abcdefgh", "ts": "2026-01-01T00:00:00Z"}]},
-        {"events": [{"type": "transcript", "event_id": "short", "ts": "2026-01-01T00:00:00Z", "role": "user",
-                     "text": "x"}]},
+        {
+            "events": [
+                {
+                    "type": "transcript",
+                    "event_id": "short",
+                    "ts": "2026-01-01T00:00:00Z",
+                    "role": "user",
+                    "text": "x",
+                }
+            ]
+        },
         {"events": [{"type": "turn_metrics", "event_id": "abcdefgh1", "ts": "not-a-time", "turn": 1}]},
-        {"events": [{"type": "turn_metrics", "event_id": "abcdefgh1", "ts": "2026-01-01T00:00:00Z", "turn": -1}]},
-        {"events": [{"type": "turn_metrics", "event_id": "abcdefgh1", "ts": "2026-01-01T00:00:00Z", "turn": 1,
-                     "llm_ttft": "fast"}]},
-        {"events": [{"type": "transcript", "event_id": "abcdefgh1", "ts": "2026-01-01T00:00:00Z", "role": "user",
-                     "text": "x" * 4001}]},
-        {"events": [{"type": "transcript", "event_id": "abcdefgh1", "ts": "2026-01-01T00:00:00Z", "role": "god",
-                     "text": "x"}]},
+        {
+            "events": [
+                {"type": "turn_metrics", "event_id": "abcdefgh1", "ts": "2026-01-01T00:00:00Z", "turn": -1}
+            ]
+        },
+        {
+            "events": [
+                {
+                    "type": "turn_metrics",
+                    "event_id": "abcdefgh1",
+                    "ts": "2026-01-01T00:00:00Z",
+                    "turn": 1,
+                    "llm_ttft": "fast",
+                }
+            ]
+        },
+        {
+            "events": [
+                {
+                    "type": "transcript",
+                    "event_id": "abcdefgh1",
+                    "ts": "2026-01-01T00:00:00Z",
+                    "role": "user",
+                    "text": "x" * 4001,
+                }
+            ]
+        },
+        {
+            "events": [
+                {
+                    "type": "transcript",
+                    "event_id": "abcdefgh1",
+                    "ts": "2026-01-01T00:00:00Z",
+                    "role": "god",
+                    "text": "x",
+                }
+            ]
+        },
         {"events": [], "extra": True},
     ],
 )
@@ -175,7 +240,9 @@ def test_oversized_body_is_413_before_anything_else() -> None:
     body = b'{"events": [' + b" " * limit + b"]}"
     reply = invoke("POST", f"/sessions/{room}/events", body=body, headers=_signed(room, body))
     assert reply.status == 413 and reply.json()["error"] == "body_too_large"
-    big_b64 = invoke("POST", f"/sessions/{room}/events", body=body, headers=_signed(room, body), base64_body=True)
+    big_b64 = invoke(
+        "POST", f"/sessions/{room}/events", body=body, headers=_signed(room, body), base64_body=True
+    )
     assert big_b64.status == 413
 
 

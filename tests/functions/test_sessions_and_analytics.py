@@ -26,7 +26,11 @@ def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None
             room = f"call-d{days_ago}n{i}0000000"
             start_room_on(room, TODAY - timedelta(days=days_ago))
             rooms[room] = (TODAY - timedelta(days=days_ago)).date()
-    query = {"from": (TODAY - timedelta(days=5)).date().isoformat(), "to": TODAY.date().isoformat(), "limit": "2"}
+    query = {
+        "from": (TODAY - timedelta(days=5)).date().isoformat(),
+        "to": TODAY.date().isoformat(),
+        "limit": "2",
+    }
     seen: list[str] = []
     cursor = None
     for _ in range(10):
@@ -72,20 +76,47 @@ def test_unknown_session_is_404() -> None:
     assert invoke("GET", "/sessions/bad%20id").status in (404, 422)
 
 
-def _session_with_turns(room: str, language: str, llm: str, voice_to_voice: list[float], day: datetime,
-                        interrupted: int = 0, errors: int = 0) -> None:
+def _session_with_turns(
+    room: str,
+    language: str,
+    llm: str,
+    voice_to_voice: list[float],
+    day: datetime,
+    interrupted: int = 0,
+    errors: int = 0,
+) -> None:
     token = invoke("POST", "/token", body=json.dumps({"name": "a", "language": language}))
     assert token.status == 200
     real_room = token.json()["room"]
     events = [started(real_room, day, language=language, stt="local", llm=llm, tts="local")]
     for i, v2v in enumerate(voice_to_voice):
-        events.append(turn(i, day + timedelta(seconds=i), voice_to_voice=v2v, llm_ttft=v2v / 2,
-                           interrupted=i < interrupted))
+        events.append(
+            turn(
+                i,
+                day + timedelta(seconds=i),
+                voice_to_voice=v2v,
+                llm_ttft=v2v / 2,
+                interrupted=i < interrupted,
+            )
+        )
     for i in range(errors):
-        events.append({"type": "error", "event_id": f"{real_room}-err-{i}", "ts": day.isoformat(),
-                       "stage": "llm", "message": "timeout"})
-    events.append({"type": "session_ended", "event_id": f"{real_room}-end", "ts": day.isoformat(),
-                   "duration_s": float(len(voice_to_voice) * 10)})
+        events.append(
+            {
+                "type": "error",
+                "event_id": f"{real_room}-err-{i}",
+                "ts": day.isoformat(),
+                "stage": "llm",
+                "message": "timeout",
+            }
+        )
+    events.append(
+        {
+            "type": "session_ended",
+            "event_id": f"{real_room}-end",
+            "ts": day.isoformat(),
+            "duration_s": float(len(voice_to_voice) * 10),
+        }
+    )
     assert post_events(real_room, events).status == 200
 
 
@@ -115,7 +146,10 @@ def test_analytics_math_filters_and_days(fresh_tables: None) -> None:
 
     english = invoke("GET", "/analytics", query={**q, "lang": "en"}).json()["overall"]
     assert english["sessions"] == 1 and english["turns"] == 20 and english["errors"] == 1
-    assert english["stages"]["voice_to_voice"]["p50"] == 10.0 and english["stages"]["voice_to_voice"]["p95"] == 19.0
+    assert (
+        english["stages"]["voice_to_voice"]["p50"] == 10.0
+        and english["stages"]["voice_to_voice"]["p95"] == 19.0
+    )
     local = invoke("GET", "/analytics", query={**q, "provider": "local", "lang": "zh"}).json()["overall"]
     assert local["sessions"] == 2 and local["turns"] == 3 and local["errors"] == 2
     nobody = invoke("GET", "/analytics", query={**q, "provider": "azure"}).json()["overall"]
@@ -123,7 +157,13 @@ def test_analytics_math_filters_and_days(fresh_tables: None) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", [{"lang": "fr"}, {"provider": "bad provider!"}, {"from": "x"}, {"from": "2026-01-02", "to": "2026-01-01"}]
+    "query",
+    [
+        {"lang": "fr"},
+        {"provider": "bad provider!"},
+        {"from": "x"},
+        {"from": "2026-01-02", "to": "2026-01-01"},
+    ],
 )
 def test_bad_analytics_queries_are_4xx(query: dict[str, str]) -> None:
     reply = invoke("GET", "/analytics", query=query)

@@ -33,8 +33,18 @@ def test_token_has_least_grants_and_dispatches_the_agent() -> None:
     assert video.room_join is True and video.room == issued["room"]
     assert video.can_publish is True and video.can_publish_sources == ["microphone"]
     assert video.can_subscribe is True and video.can_publish_data is True
-    for forbidden in ("room_create", "room_list", "room_record", "room_admin", "recorder", "hidden", "agent",
-                      "ingress_admin", "can_update_own_metadata", "destination_room"):
+    for forbidden in (
+        "room_create",
+        "room_list",
+        "room_record",
+        "room_admin",
+        "recorder",
+        "hidden",
+        "agent",
+        "ingress_admin",
+        "can_update_own_metadata",
+        "destination_room",
+    ):
         assert not getattr(video, forbidden), forbidden
     assert claims.sip is None or not (claims.sip.admin or claims.sip.call)
     assert claims.room_config is not None
@@ -42,12 +52,19 @@ def test_token_has_least_grants_and_dispatches_the_agent() -> None:
     assert dispatch.agent_name == SETTINGS.agent_name
     assert json.loads(dispatch.metadata) == {"language": "zh", "persona": "default"}
 
-    decoded = jwt.decode(issued["token"], SETTINGS.livekit_api_secret, algorithms=["HS256"],
-                         issuer=SETTINGS.livekit_api_key)
+    decoded = jwt.decode(
+        issued["token"], SETTINGS.livekit_api_secret, algorithms=["HS256"], issuer=SETTINGS.livekit_api_key
+    )
     # Nothing beyond the video grant and the dispatch: no sip, agent, observability... grants.
     assert set(decoded) <= {"sub", "iss", "nbf", "exp", "name", "video", "roomConfig"}, decoded
-    assert set(decoded["video"]) == {"roomJoin", "room", "canPublish", "canPublishSources", "canSubscribe",
-                                     "canPublishData"}
+    assert set(decoded["video"]) == {
+        "roomJoin",
+        "room",
+        "canPublish",
+        "canPublishSources",
+        "canSubscribe",
+        "canPublishData",
+    }
     assert decoded["exp"] - time.time() <= timedelta(minutes=15).total_seconds() + 2
     assert decoded["exp"] > time.time() + 60
 
@@ -104,7 +121,7 @@ def test_invalid_bodies_are_422(body: dict) -> None:
     assert reply.json()["error"] == "validation_error" and reply.json()["detail"]
 
 
-@pytest.mark.parametrize("raw", ["{bad", "", "null", "[]", '"name"', "{\"name\": \"x\""])
+@pytest.mark.parametrize("raw", ["{bad", "", "null", "[]", '"name"', '{"name": "x"'])
 def test_malformed_json_is_4xx(raw: str) -> None:
     reply = invoke("POST", "/token", body=raw)
     assert reply.status in (400, 422), reply.text

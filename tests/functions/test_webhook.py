@@ -33,7 +33,11 @@ def deliver(kind: str, room: str, identity: str = "", **kw: object) -> dict:
 def test_room_lifecycle_updates_the_session() -> None:
     room = room_name()
     t0 = datetime.now(UTC).replace(microsecond=0)
-    assert deliver("room_started", room, created_at=t0) == {"event": "room_started", "room": room, "applied": True}
+    assert deliver("room_started", room, created_at=t0) == {
+        "event": "room_started",
+        "room": room,
+        "applied": True,
+    }
     assert session(room)["status"] == "active"
     deliver("participant_joined", room, "web-alice-1", created_at=t0)
     deliver("participant_joined", room, "agent-AJ_1", created_at=t0)
@@ -61,8 +65,9 @@ def test_redelivery_is_processed_once() -> None:
     assert table.scan()["Count"] >= 1
 
 
-@pytest.mark.parametrize("case", ["missing", "garbage", "wrong_secret", "foreign_key", "expired", "hash_mismatch",
-                                  "bearer_wrong"])
+@pytest.mark.parametrize(
+    "case", ["missing", "garbage", "wrong_secret", "foreign_key", "expired", "hash_mismatch", "bearer_wrong"]
+)
 def test_forged_webhooks_are_401(case: str) -> None:
     room = room_name()
     body = webhook_body("room_finished", room)

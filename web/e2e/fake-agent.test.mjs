@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { artifact, close, closedPort, launchBrowser, repoDir, serveDist, startMockApi, webDir } from './lib.mjs';
+import { artifact, close, closedPort, joinCall, launchBrowser, repoDir, serveDist, startMockApi, webDir } from './lib.mjs';
 import { callAndCheck, hangUpAndFindSession, recordPeerConnections } from './scenario.mjs';
 
 const PYTHON = process.env.PYTHON ?? join(repoDir, '.venv', 'bin', 'python');
@@ -73,6 +73,14 @@ async function waitHttp(url, timeoutMs = 30_000) {
   }
 }
 
+async function startSfu() {
+  const port = await closedPort();
+  const sfu = startProcess(PYTHON, ['-m', 'infra.dev_sfu', '--host', '127.0.0.1', '--port', String(port),
+    '--api-key', KEY, '--api-secret', SECRET, '--webhook-url', ''], /./, 30_000);
+  await waitHttp(`http://127.0.0.1:${port}/`);
+  return { ...sfu, url: `ws://127.0.0.1:${port}` };
+}
+
 const usable = existsSync(PYTHON) && existsSync(join(repoDir, 'infra', 'dev_sfu', '__main__.py'));
 
 describe('call page with dev SFU and a scripted agent', { skip: usable ? false : 'needs .venv and infra/dev_sfu' }, () => {
@@ -81,11 +89,8 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
   const calls = [];
 
   before(async () => {
-    const port = await closedPort();
-    sfu = startProcess(PYTHON, ['-m', 'infra.dev_sfu', '--host', '127.0.0.1', '--port', String(port),
-      '--api-key', KEY, '--api-secret', SECRET, '--webhook-url', ''], /./, 30_000);
-    await waitHttp(`http://127.0.0.1:${port}/`);
-    const lkUrl = `ws://127.0.0.1:${port}`;
+    sfu = await startSfu();
+    const lkUrl = sfu.url;
 
     api = await startMockApi({
       'POST /token': (_req, body) => {
@@ -142,5 +147,44 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
 
   it('the session appears on the analytics page', async () => {
     await hangUpAndFindSession(page, room, { prefix: 'fake-agent-analytics', waitMs: 5000 });
+  });
+});
+
+describe('call page without an agent, then losing the SFU', { skip: usable ? false : 'needs .venv and infra/dev_sfu' }, () => {
+  let sfu, api, web, browser;
+  before(async () => {
+    sfu = await startSfu();
+    api = await startMockApi({
+      'POST /token': (_req, body) => {
+        const identity = `web-e2e-${randomBytes(4).toString('hex')}`;
+        const room = `call-${randomBytes(6).toString('hex')}`;
+        return [200, { url: sfu.url, token: livekitToken(identity, JSON.parse(body).name, room), room, identity }];
+      },
+    });
+    web = await serveDist(api.url);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    if (sfu?.proc.exitCode === null) sfu.proc.kill('SIGTERM');
+    if (web) await close(web.server);
+    if (api) await close(api.server);
+  });
+
+  it('reports an agent that does not join in time, and shows a banner while reconnecting', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
+    await page.goto(`${web.url}?lang=en&agentTimeout=3`);
+    await joinCall(page, { name: 'Lonely' });
+    await page.getByTestId('room-name').waitFor({ timeout: 30_000 });
+    assert.match(await page.getByTestId('agent-state').innerText(), /Waiting for the assistant/);
+    const box = page.locator('[data-error-key="error.agentTimeout"]');
+    await box.waitFor({ timeout: 10_000 });
+    assert.match(await box.innerText(), /did not join within 3 seconds/);
+    await page.screenshot({ path: artifact('call-agent-timeout-en.png'), fullPage: true });
+
+    sfu.proc.kill('SIGKILL'); // the connection drops: livekit-client starts reconnecting
+    await page.getByTestId('reconnecting').waitFor({ timeout: 20_000 });
+    assert.match(await page.getByTestId('reconnecting').innerText(), /reconnecting/);
+    await page.screenshot({ path: artifact('call-reconnecting-en.png'), fullPage: true });
   });
 });

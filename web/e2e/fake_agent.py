@@ -51,10 +51,10 @@ async def speak(source: rtc.AudioSource, pcm: array) -> None:
         await source.capture_frame(rtc.AudioFrame(chunk.tobytes(), SAMPLE_RATE, 1, FRAME))
 
 
-async def wait_for_speech(track: rtc.Track, threshold: float, timeout: float) -> float:
+async def wait_for_speech(track: rtc.Track, threshold: float, within_s: float) -> float:
     """Return the RMS of the first loud 10 ms frame from the caller's track."""
     stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     try:
         async for event in stream:
             samples = array("h")
@@ -89,9 +89,12 @@ async def run(args: argparse.Namespace) -> int:
         .to_jwt()
     )
     room = rtc.Room()
-    caller: asyncio.Future[tuple[rtc.RemoteParticipant, rtc.Track]] = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    caller: asyncio.Future[tuple[rtc.RemoteParticipant, rtc.Track]] = loop.create_future()
 
-    def _on_track(track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
+    def _on_track(
+        track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO and not caller.done():
             caller.set_result((participant, track))
 
@@ -138,7 +141,9 @@ async def run(args: argparse.Namespace) -> int:
             "lk.transcribed_track_id": caller_track.sid,
             "lk.transcription_final": "true" if final else "false",
         }
-        writer = await lp.stream_text(topic=TOPIC_TRANSCRIPTION, attributes=attrs, sender_identity=participant.identity)
+        writer = await lp.stream_text(
+            topic=TOPIC_TRANSCRIPTION, attributes=attrs, sender_identity=participant.identity
+        )
         await writer.write(" ".join(words[:i]))
         await writer.aclose()
         await asyncio.sleep(0.15)
@@ -148,7 +153,11 @@ async def run(args: argparse.Namespace) -> int:
     await lp.set_attributes({"lk.agent.state": "speaking"})
     writer = await lp.stream_text(
         topic=TOPIC_TRANSCRIPTION,
-        attributes={"lk.segment_id": "SG_agent1", "lk.transcribed_track_id": pub.sid, "lk.transcription_final": "false"},
+        attributes={
+            "lk.segment_id": "SG_agent1",
+            "lk.transcribed_track_id": pub.sid,
+            "lk.transcription_final": "false",
+        },
         sender_identity=lp.identity,
     )
     v2v = time.monotonic() - t_user_end

@@ -56,9 +56,13 @@ export function App({ config }: { config: AppConfig }) {
 
   return (
     <I18nContext.Provider value={i18n}>
-      <a className="skip-link" href="#main">
-        {t('app.title')}
-      </a>
+      <button
+        type="button"
+        className="skip-link"
+        onClick={() => document.getElementById('main')?.focus()}
+      >
+        {t('app.skip')}
+      </button>
       <header className="topbar">
         <nav aria-label={t('app.title')} className="nav">
           <a href={hrefOf({ page: 'call' })} aria-current={route.page === 'call' ? 'page' : undefined}>

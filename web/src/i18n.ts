@@ -7,6 +7,7 @@ import type { Language } from './api';
 const en = {
   'app.title': 'Voice call',
   'app.tagline': 'Talk with an AI assistant by voice.',
+  'app.skip': 'Skip to content',
   'nav.call': 'Call',
   'nav.analytics': 'Analytics',
   'nav.language': 'Interface language',
@@ -121,6 +122,7 @@ export type MessageKey = keyof typeof en;
 const zh: Record<MessageKey, string> = {
   'app.title': '语音通话',
   'app.tagline': '用语音与 AI 助手交谈。',
+  'app.skip': '跳到主要内容',
   'nav.call': '通话',
   'nav.analytics': '数据分析',
   'nav.language': '界面语言',

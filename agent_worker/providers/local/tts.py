@@ -40,8 +40,9 @@ class LocalTTS(tts.TTS):
     ) -> None:
         """``voice``: an espeak-ng voice for ``language`` (default ``en-us`` / ``cmn-latn-pinyin``);
         an unknown voice raises ``espeak.EspeakError`` here, at start-up, not mid-call."""
-        super().__init__(capabilities=tts.TTSCapabilities(streaming=False), sample_rate=espeak.SAMPLE_RATE,
-                         num_channels=1)
+        super().__init__(
+            capabilities=tts.TTSCapabilities(streaming=False), sample_rate=espeak.SAMPLE_RATE, num_channels=1
+        )
         if language not in ("zh", "en"):
             raise ValueError(f"language must be zh or en, not {language!r}")
         if not 80 <= speed <= 450:
@@ -50,8 +51,9 @@ class LocalTTS(tts.TTS):
         other_voice = other_voice or espeak.default_voice("en" if language == "zh" else "zh")
         espeak.check_voice(voice)
         espeak.check_voice(other_voice)
-        self._opts = _Options(language=language, voice=voice, other_voice=other_voice, speed=speed,
-                              pitch=pitch)
+        self._opts = _Options(
+            language=language, voice=voice, other_voice=other_voice, speed=speed, pitch=pitch
+        )
 
     @property
     def model(self) -> str:
@@ -91,8 +93,9 @@ class LocalChunkedStream(tts.ChunkedStream):
             output_emitter.flush()
             return
         try:
-            pcm = await asyncio.to_thread(espeak.synthesize, text, self._local.voice_for(text), opts.speed,
-                                          opts.pitch)
+            pcm = await asyncio.to_thread(
+                espeak.synthesize, text, self._local.voice_for(text), opts.speed, opts.pitch
+            )
         except espeak.EspeakError as exc:
             raise APIError(f"espeak-ng failed: {exc}", retryable=False) from exc
         output_emitter.push(pcm)

@@ -111,7 +111,8 @@ export function InCall(props: {
             {lines.map((line) => (
               <li
                 key={line.id}
-                className={`line ${line.speaker}${line.final ? '' : ' interim'}`}
+                // Only the caller's words settle (STT interim -> final); the agent's text is what it says.
+                className={`line ${line.speaker}${line.speaker === 'user' && !line.final ? ' interim' : ''}`}
                 data-speaker={line.speaker}
                 data-final={line.final}
                 lang={props.callLanguage === 'zh' ? 'zh-CN' : 'en'}
@@ -141,7 +142,7 @@ export function InCall(props: {
         <button
           type="button"
           className="control"
-          aria-pressed={!isMicrophoneEnabled}
+          data-muted={!isMicrophoneEnabled}
           onClick={() => void localParticipant.setMicrophoneEnabled(!isMicrophoneEnabled)}
         >
           {isMicrophoneEnabled ? t('call.mute') : t('call.unmute')}

@@ -1,0 +1,146 @@
+"""The handlers served over real HTTP by serverless-offline from serverless.yml, against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from livekit.api import TokenVerifier
+
+from functions.models.signing import signed_headers
+from infra.local_aws import LocalAws
+from infra.local_aws.tables import ensure_node_modules
+from tests.functions.helpers import SETTINGS, webhook_auth, webhook_body
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def functions_url(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    ensure_node_modules(ROOT)
+    port, lambda_port = _free_port(), _free_port()
+    log = tmp_path_factory.mktemp("offline") / "serverless-offline.log"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": local_aws.url,
+        "FUNCTIONS_PORT": str(port),
+        "FUNCTIONS_LAMBDA_PORT": str(lambda_port),
+    }
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(ROOT / "infra/local_aws/serve_functions.sh")],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            try:
+                httpx.get(f"{url}/openapi.json", timeout=20)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("serverless-offline did not start:\n" + log.read_text())
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_token_events_and_session_over_http(functions_url: str) -> None:
+    with httpx.Client(base_url=functions_url, timeout=30) as http:
+        issued = http.post("/token", json={"name": "Offline", "language": "zh"})
+        assert issued.status_code == 200, issued.text
+        room = issued.json()["room"]
+        claims = TokenVerifier(SETTINGS.livekit_api_key, SETTINGS.livekit_api_secret).verify(
+            issued.json()["token"]
+        )
+        assert claims.video is not None and claims.video.room == room
+
+        now = datetime.now(UTC).isoformat()
+        body = json.dumps(
+            {
+                "events": [
+                    {
+                        "type": "transcript",
+                        "event_id": uuid.uuid4().hex,
+                        "ts": now,
+                        "role": "user",
+                        "text": "你好",
+                    },
+                ]
+            },
+            ensure_ascii=False,
+        ).encode()
+        headers = {**signed_headers(SETTINGS.session_log_secret, body), "content-type": "application/json"}
+        stored = http.post(f"/sessions/{room}/events", content=body, headers=headers)
+        assert stored.status_code == 200 and stored.json()["stored"] == 1, stored.text
+        again = http.post(f"/sessions/{room}/events", content=body, headers=headers)
+        assert again.json()["duplicates"] == 1
+        forged = http.post(
+            f"/sessions/{room}/events", content=body.replace("你好".encode(), b"hi"), headers=headers
+        )
+        assert forged.status_code == 401
+
+        hook = webhook_body("room_started", room)
+        assert (
+            http.post(
+                "/livekit/webhook",
+                content=hook,
+                headers={"authorization": webhook_auth(hook), "content-type": "application/webhook+json"},
+            ).status_code
+            == 200
+        )
+        assert (
+            http.post(
+                "/livekit/webhook",
+                content=hook,
+                headers={"authorization": webhook_auth(hook, secret="forged-secret-forged")},
+            ).status_code
+            == 401
+        )
+
+        session = http.get(f"/sessions/{room}").json()
+        assert session["status"] == "active" and [t["text"] for t in session["transcript"]] == ["你好"]
+        listed = http.get("/sessions").json()
+        assert room in {s["session_id"] for s in listed["items"]}
+        assert http.get("/analytics").status_code == 200
+
+
+def test_errors_and_cors_over_http(functions_url: str) -> None:
+    with httpx.Client(base_url=functions_url, timeout=30) as http:
+        missing = http.get("/no/such/route")
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+        bad = http.post("/token", content=b"{oops", headers={"content-type": "application/json"})
+        assert bad.status_code == 400 and bad.json()["error"] == "malformed_json"
+        preflight = http.options(
+            "/token", headers={"Origin": "http://127.0.0.1:5173", "Access-Control-Request-Method": "POST"}
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] in ("*", "http://127.0.0.1:5173")
+        assert http.get("/openapi.json").json()["info"]["title"] == "voicecall functions API"

@@ -1,0 +1,152 @@
+"""CI's deployment checks: `osls package` works offline, cfn-lint passes, the packaged tables create in moto,
+and the template keeps the promises of serverless.yml (least privilege, throttling, TTL, indexes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.local_aws import create_tables, packaged_template, start_local_aws
+from infra.local_aws.tables import osls
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package")
+    osls(["package", "--stage", "ci", "--region", "us-east-1", "--package", str(out)], ROOT, timeout=540)
+    return out
+
+
+@pytest.fixture(scope="module")
+def template(packaged: Path) -> dict[str, Any]:
+    return packaged_template(packaged / "cloudformation-template-update-stack.json")
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_passes(packaged: Path) -> None:
+    cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
+    result = subprocess.run(
+        [
+            cfn_lint,
+            "--ignore-checks",
+            "W3005",
+            "--",
+            str(packaged / "cloudformation-template-update-stack.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_packaged_tables_create_in_moto(template: dict[str, Any]) -> None:
+    local = start_local_aws(port=0)
+    try:
+        names = create_tables(local.url, stage="ci", template=template)
+        assert sorted(names) == [
+            "voicecall-ci-idempotency",
+            "voicecall-ci-session-events",
+            "voicecall-ci-sessions",
+        ]
+        client = boto3.client("dynamodb", endpoint_url=local.url, region_name="us-east-1")
+        sessions = client.describe_table(TableName="voicecall-ci-sessions")["Table"]
+        assert [i["IndexName"] for i in sessions["GlobalSecondaryIndexes"]] == ["by_start_day"]
+        events = client.describe_table(TableName="voicecall-ci-session-events")["Table"]
+        assert [i["IndexName"] for i in events["GlobalSecondaryIndexes"]] == ["by_kind_day"]
+        ttl = client.describe_time_to_live(TableName="voicecall-ci-session-events")["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == "expires_at"
+    finally:
+        local.stop()
+
+
+def test_functions_run_python312_with_their_own_least_privilege_role(template: dict[str, Any]) -> None:
+    functions = _resources(template, "AWS::Lambda::Function")
+    assert len(functions) == 6
+    roles = _resources(template, "AWS::IAM::Role")
+    used_roles = set()
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12"
+        role = props["Role"]["Fn::GetAtt"][0]
+        assert role.startswith(name.removesuffix("LambdaFunction")), (name, role)
+        used_roles.add(role)
+        env = props["Environment"]["Variables"]
+        assert env["SESSIONS_TABLE"] == "voicecall-ci-sessions"
+    assert len(used_roles) == 6
+    for role in used_roles:
+        for policy in roles[role]["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                for action in actions:
+                    assert "*" not in action and action != "dynamodb:Scan", (role, action)
+                if any(a.startswith("dynamodb:") for a in actions):
+                    assert statement["Resource"] != "*", (role, statement)
+    api_docs = json.dumps(roles["ApiDocsIamRoleLambdaExecution"])
+    assert "dynamodb" not in api_docs and "ssm" not in api_docs
+
+
+def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> None:
+    stage = template["Resources"]["HttpApiStage"]["Properties"]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert stage["RouteSettings"]["POST /token"]["ThrottlingBurstLimit"] > 0
+    cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert "X-Signature" in cors["AllowHeaders"]
+    routes = {r["Properties"]["RouteKey"] for r in _resources(template, "AWS::ApiGatewayV2::Route").values()}
+    assert routes == {
+        "POST /token",
+        "POST /sessions/{session_id}/events",
+        "GET /sessions",
+        "GET /sessions/{session_id}",
+        "GET /analytics",
+        "POST /livekit/webhook",
+        "GET /openapi.json",
+        "$default",
+    }
+
+
+def test_tables_have_ttl_and_one_item_per_event(template: dict[str, Any]) -> None:
+    tables = {
+        t["Properties"]["TableName"]: t["Properties"]
+        for t in _resources(template, "AWS::DynamoDB::Table").values()
+    }
+    for props in tables.values():
+        assert props["TimeToLiveSpecification"]["Enabled"] is True
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+    keys = [k["AttributeName"] for k in tables["voicecall-ci-session-events"]["KeySchema"]]
+    assert keys == ["session_id", "event_id"]
+
+
+def test_deployed_stages_read_secrets_at_run_time() -> None:
+    assert "${ssm:" not in (ROOT / "serverless.yml").read_text()
+    printed = osls(
+        [
+            "print",
+            "--stage",
+            "prod",
+            "--region",
+            "eu-west-1",
+            "--format",
+            "json",
+            "--path",
+            "provider.environment",
+        ],
+        ROOT,
+    )
+    env = json.loads(printed[printed.index("{") :])
+    assert env["SECRETS_SSM_PREFIX"] == "/voicecall/prod"
+    assert env["LIVEKIT_API_SECRET"] == "" and env["SESSION_LOG_SECRET"] == "" and env["ACCESS_CODE"] == ""

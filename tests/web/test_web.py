@@ -1,0 +1,79 @@
+"""The web app's own test suites, run from pytest: Vitest unit tests and the browser tests in web/e2e.
+
+Browser tests drive Debian's Chromium through playwright-core (node). The full-stack call starts the
+local stack (moto, functions, dev SFU, agent worker, web server) on free ports, like `python -m infra.stack`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+
+
+def _run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        cmd, cwd=WEB, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} exited {proc.returncode}:\n{out[-6000:]}"
+    return out
+
+
+def _node_tests(files: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+    out = _run(["node", "--test", "--test-concurrency=1", *files], timeout, env)
+    passed = re.search(r"^# pass (\d+)$", out, re.M)
+    failed = re.search(r"^# fail (\d+)$", out, re.M)
+    assert passed and failed, out[-3000:]
+    assert int(failed.group(1)) == 0, out[-6000:]
+    assert int(passed.group(1)) > 0, f"no browser test ran:\n{out[-3000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[None]:
+    if shutil.which("node") is None:
+        pytest.fail("node is required for the web app (Node 20+)")
+    if not (WEB / "node_modules").is_dir():
+        _run(["npm", "ci", "--no-audit", "--no-fund"], 600)
+    _run(["npm", "run", "build"], 600)
+    yield
+
+
+def test_unit_tests_pass(built: None) -> None:
+    out = _run(["npm", "test", "--", "--reporter=dot"], 300)
+    assert re.search(r"Tests\s+\d+ passed", re.sub(r"\x1b\[[0-9;]*m", "", out)), out[-3000:]
+
+
+@pytest.mark.browser
+def test_error_states_and_screens_in_chromium(built: None) -> None:
+    _node_tests(["e2e/errors.test.mjs", "e2e/screens.test.mjs"], 400)
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+def test_call_page_with_dev_sfu_and_scripted_agent(built: None) -> None:
+    _node_tests(["e2e/fake-agent.test.mjs"], 400)
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_real_call_through_local_stack(built: None) -> None:
+    from tests.support import stack as stack_support
+
+    settings = stack_support.stack_settings()
+    with stack_support.running(settings, ["aws", "functions", "sfu", "agent", "web"]):
+        _node_tests(
+            ["e2e/call.test.mjs"],
+            500,
+            env={"STACK_WEB_URL": f"{settings.web_url}/", "STACK_TURN_TIMEOUT_MS": "120000"},
+        )
