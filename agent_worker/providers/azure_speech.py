@@ -17,8 +17,11 @@ def _key(settings: WorkerSettings) -> str:
 
 
 def build_stt(settings: WorkerSettings, language: Language) -> stt.STT:
+    primary = AZURE_LOCALES[language]
+    # Azure detects among candidate locales; the call's language goes first.
+    locales = [primary, *(loc for loc in AZURE_LOCALES.values() if loc != primary)]
     return azure.STT(
-        language=AZURE_LOCALES[language],
+        language=locales if settings.language_mode == "bilingual" else primary,
         speech_key=_key(settings),
         speech_region=settings.azure_speech_region or NOT_GIVEN,
         speech_endpoint=settings.azure_speech_endpoint or NOT_GIVEN,

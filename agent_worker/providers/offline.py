@@ -10,7 +10,8 @@ from agent_worker.settings import Language, WorkerSettings
 def build_stt(settings: WorkerSettings, language: Language) -> stt.STT:
     from agent_worker.providers.local.stt import LocalSTT
 
-    return LocalSTT(model_path=settings.local_stt_model, language=language, threads=settings.local_threads)
+    mode = "auto" if settings.language_mode == "bilingual" else language
+    return LocalSTT(model_path=settings.local_stt_model, language=mode, threads=settings.local_threads)
 
 
 def build_llm(settings: WorkerSettings) -> llm.LLM:
@@ -41,4 +42,4 @@ def prewarm_local(settings: WorkerSettings) -> None:
         return
     from agent_worker.providers.local import models
 
-    models.prewarm()
+    models.prewarm(settings.local_stt_model, settings.local_llm_model, settings.local_threads)

@@ -19,10 +19,11 @@ def _base_url(settings: WorkerSettings) -> NotGivenOr[str]:
 
 
 def build_stt(settings: WorkerSettings, language: Language) -> stt.STT:
-    # Language is explicit: Whisper-family models misread Mandarin when left to guess.
+    # The call's language is always the hint; bilingual mode lets the model switch per turn.
     return openai.STT(
         model=settings.openai_stt_model,
         language=language,
+        detect_language=settings.language_mode == "bilingual",
         api_key=_key(settings),
         base_url=_base_url(settings),
     )

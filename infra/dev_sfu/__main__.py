@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from typing import Any
@@ -41,6 +42,9 @@ def main() -> None:
 async def _serve(settings: DevSfuSettings) -> None:
     sfu = DevSfu(settings)
     await sfu.start()
+    # Imported modules never die: keep them out of the full collections that would stall the relay.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,13 +1,21 @@
-"""Fan-out of one published track to many subscribers, frame by frame, without buffering."""
+"""Fan-out of one published track to many subscribers, packet by packet, without buffering.
+
+aiortc hands us decoded audio. Each published track is re-encoded to Opus once, with the RTP
+timestamps of the source kept (so DTX pauses stay pauses for the receivers' jitter buffers), and the
+same packets go to every subscriber's RTCRtpSender, which sends pre-encoded packets as they are.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import av
 import numpy as np
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -17,6 +25,49 @@ logger = logging.getLogger("dev_sfu.media")
 
 # A subscriber that falls behind loses its oldest frames instead of drifting into delay.
 _MAX_QUEUED_FRAMES = 5
+_OPUS_RATE = 48000
+_OPUS_FRAME = 960
+_TIME_BASE = fractions.Fraction(1, _OPUS_RATE)
+
+
+class OpusPacketizer:
+    """One Opus encoder per published track; packets carry the source frames' timestamps."""
+
+    def __init__(self) -> None:
+        self._codec: Any = av.CodecContext.create("libopus", "w")
+        self._codec.bit_rate = 64000
+        self._codec.format = "s16"
+        self._codec.layout = "stereo"
+        self._codec.sample_rate = _OPUS_RATE
+        self._codec.time_base = _TIME_BASE
+        self._codec.options = {"application": "voip"}
+        self._resampler = av.AudioResampler(
+            format="s16", layout="stereo", rate=_OPUS_RATE, frame_size=_OPUS_FRAME
+        )
+        self._pending_pts: deque[int] = deque()
+        self._next_pts = 0
+
+    def encode(self, frame: av.AudioFrame) -> list[av.Packet]:
+        if (
+            frame.format.name == "s16"
+            and frame.layout.name == "stereo"
+            and frame.sample_rate == _OPUS_RATE
+            and frame.samples == _OPUS_FRAME
+        ):
+            frames = [frame]  # what aiortc's Opus decoder yields: no resampling needed
+        else:
+            frames = self._resampler.resample(frame)
+        packets: list[av.Packet] = []
+        for f in frames:
+            pts = f.pts if f.pts is not None and f is frame else self._next_pts
+            self._next_pts = pts + f.samples
+            self._pending_pts.append(pts)
+            f.pts = None  # libopus counts its own; ours are re-applied below
+            for packet in self._codec.encode(f):
+                packet.pts = self._pending_pts.popleft() if self._pending_pts else self._next_pts
+                packet.time_base = _TIME_BASE
+                packets.append(packet)
+        return packets
 
 
 def shorten_audio_jitter_buffer(receiver: RTCRtpReceiver) -> None:
@@ -31,7 +82,7 @@ def shorten_audio_jitter_buffer(receiver: RTCRtpReceiver) -> None:
 
 
 class SubscribedTrack(MediaStreamTrack):
-    """What one subscriber's RTCRtpSender reads: frames pushed by the relay, newest kept."""
+    """What one subscriber's RTCRtpSender reads: packets pushed by the relay, newest kept."""
 
     def __init__(self, kind: str, track_sid: str) -> None:
         super().__init__()
@@ -104,6 +155,7 @@ class TrackRelay:
         self.track_sid = track_sid
         self._outputs: set[SubscribedTrack] = set()
         self._activity = SpeechActivity(on_speaking) if on_speaking and source.kind == "audio" else None
+        self._packetizer = OpusPacketizer() if source.kind == "audio" else None
         self._task = asyncio.create_task(self._pump(), name=f"relay_{track_sid}")
         self.frames = 0
 
@@ -122,8 +174,13 @@ class TrackRelay:
             while True:
                 frame = await self.source.recv()
                 self.frames += 1
-                for out in self._outputs:
-                    out.push(frame)
+                if self._packetizer is None or not isinstance(frame, av.AudioFrame):
+                    for out in self._outputs:
+                        out.push(frame)
+                elif self._outputs:
+                    for packet in self._packetizer.encode(frame):
+                        for out in self._outputs:
+                            out.push(packet)
                 if self._activity is not None:
                     self._activity.feed(frame)
         except MediaStreamError:

@@ -207,7 +207,7 @@ class FakeOpenAI:
         text = str(body.get("input", ""))
         fmt = body.get("response_format", "mp3")
         await asyncio.sleep(self.behaviour.tts_delay_ms / 1000)
-        wav = await espeak_wav(text, "cmn" if _is_chinese(text) else "en-us")
+        wav = await espeak_wav(text, "cmn-latn-pinyin" if _is_chinese(text) else "en-us")
         if fmt == "wav":
             return web.Response(body=wav, content_type="audio/wav")
         if fmt == "pcm":

@@ -98,9 +98,8 @@ async def test_silence_gives_no_words(stt_en: LocalSTT) -> None:
 
 
 def test_model_path_must_be_a_whisper_directory(tmp_path: Path) -> None:
-    stt = LocalSTT(model_path=str(tmp_path), language="en")
     with pytest.raises(LocalModelError, match="LOCAL_STT_MODEL"):
-        stt.prewarm()
+        LocalSTT(model_path=str(tmp_path), language="en")
 
 
 async def test_recognition_does_not_block_the_event_loop(stt_en: LocalSTT, tmp_path: Path) -> None:
@@ -121,3 +120,13 @@ async def test_recognition_does_not_block_the_event_loop(stt_en: LocalSTT, tmp_p
     done.set()
     await task
     assert max(gaps) < 0.25, max(gaps)
+
+
+async def test_prewarm_does_not_block_the_caller(tmp_path: Path) -> None:
+    # AgentSession calls prewarm() on the event loop; loading must happen in the background.
+    stt = LocalSTT(language="en", compute_type="int8_float32")  # a model not loaded by other tests
+    t0 = time.perf_counter()
+    stt.prewarm()
+    assert time.perf_counter() - t0 < 0.2
+    event = await stt.recognize(espeak_frame("What is the weather like in London today?", "en", tmp_path))
+    assert "london" in event.alternatives[0].text.lower()

@@ -81,8 +81,9 @@ def test_azure_providers_are_built_for_both_languages() -> None:
     en_tts = azure_speech.build_tts(s, "en")
     assert zh_tts._opts.voice == "zh-CN-XiaoxiaoNeural" and zh_tts._opts.language == "zh-CN"
     assert en_tts._opts.voice == "en-US-JennyNeural" and en_tts._opts.language == "en-US"
-    zh_stt = azure_speech.build_stt(s, "zh")
-    assert zh_stt._config.language == ["zh-CN"]
+    assert azure_speech.build_stt(s, "zh")._config.language == ["zh-CN", "en-US"]  # bilingual: zh first
+    fixed = s.model_copy(update={"language_mode": "fixed"})
+    assert azure_speech.build_stt(fixed, "en")._config.language == ["en-US"]
 
 
 def test_openai_providers_take_the_configured_base_url() -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-VOICES = {"en": "en-us", "zh": "cmn"}
+# espeak-ng 1.51 "cmn" reads its own pinyin as English; "cmn-latn-pinyin" speaks Mandarin.
+VOICES = {"en": "en-us", "zh": "cmn-latn-pinyin"}
 
 
-def speak(text: str, lang: str, path: Path, speed: int = 150, pad_s: float = 0.3) -> Path:
+def speak(text: str, lang: str, path: Path, speed: int = 130, pad_s: float = 0.3) -> Path:
     """Write ``text`` spoken by espeak-ng to ``path`` (mono 16-bit WAV), with a little silence before."""
     raw = path.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", VOICES[lang], "-s", str(speed), "-w", str(raw), text], check=True)

@@ -53,6 +53,17 @@ describe('call page error states', () => {
     await page.context().close();
   });
 
+  it('a call server that cannot be reached after a token is granted', async () => {
+    const port = await closedPort();
+    tokenReply = () => [200, { url: `ws://127.0.0.1:${port}`, token: 'x.y.z', room: 'call-000000000000', identity: 'web-x' }];
+    const page = await openPage(`?lang=en&api=${encodeURIComponent(api.url)}`);
+    await joinCall(page, { name: 'NoSfu' });
+    const box = page.locator('[data-error-key="error.roomConnect"]');
+    await box.waitFor({ timeout: 30_000 });
+    assert.match(await box.innerText(), /Could not connect to the call server/);
+    await page.context().close();
+  });
+
   it('asks for an access code on 401 and reports a wrong one', async () => {
     // As functions/routes/token.py does: 401 {error, detail} for a missing and for a wrong code.
     tokenReply = () => [401, { error: 'unauthorized', detail: 'a valid access_code is required' }];

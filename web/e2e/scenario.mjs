@@ -83,8 +83,11 @@ export async function callAndCheck(page, { url, language = 'en', words, turnTime
   await page.waitForFunction(
     () => document.querySelector('[data-agent-state]')?.getAttribute('data-agent-state') !== 'none',
     null,
-    { timeout: 30_000 },
-  );
+    { timeout: turnTimeoutMs },
+  ).catch(async (err) => {
+    await page.screenshot({ path: artifact(`${prefix}-failure.png`), fullPage: true });
+    throw new Error(`no agent joined room ${room}: ${err}`);
+  });
 
   // Record agent state changes (a short 'speaking' is easy to miss by polling).
   await page.evaluate(() => {

@@ -54,6 +54,16 @@ describe('screens with a stand-in API', () => {
     await page.close();
   });
 
+  it('analytics fits a phone (zh)', async () => {
+    const page = await browser.newPage({ viewport: { width: 375, height: 1600 } });
+    await page.goto(`${web.url}?lang=zh#/analytics`);
+    await page.getByTestId('sessions').waitFor();
+    assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /数据分析/);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+    await page.screenshot({ path: artifact('analytics-zh-phone.png'), fullPage: true });
+    await page.close();
+  });
+
   it('session detail (zh, phone width)', async () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 900 } });
     const id = sessions[0].session_id;

@@ -56,5 +56,6 @@ export function problemFrom(err: unknown): CallProblem {
         return { key: 'error.badResponse' };
     }
   }
-  return { key: 'error.roomConnect', serverMessage: err instanceof Error ? err.message : undefined };
+  // livekit-client's own wording is technical; the key says what happened.
+  return { key: 'error.roomConnect' };
 }

@@ -91,7 +91,12 @@ class LocalLLM(llm.LLM):
         return models.load_llama(self._model_path, self._threads, self._n_ctx)
 
     async def _prewarm_impl(self) -> None:
-        await asyncio.to_thread(self.load)
+        await asyncio.to_thread(self._warm_up)
+
+    def _warm_up(self) -> None:
+        llama, lock = self.load()
+        with lock:  # one token: pages the weights in and builds llama.cpp's compute graph
+            llama.create_chat_completion(messages=[{"role": "user", "content": "hi"}], max_tokens=1)
 
     def chat(
         self,
@@ -158,6 +163,8 @@ class LocalLLMStream(llm.LLMStream):
             loop.call_soon_threadsafe(deliver, chunk)
 
         worker = asyncio.ensure_future(asyncio.to_thread(self._generate, messages, stop, emit))
+        # after an interruption nobody awaits the thread's result: retrieve it so nothing is logged
+        worker.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             prompt_tokens, completion_tokens = await asyncio.shield(worker)
         except asyncio.CancelledError:

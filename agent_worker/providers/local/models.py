@@ -159,6 +159,17 @@ def _timed(label: str, load: Callable[[], Any]) -> Any:
     return obj
 
 
+def check_whisper_dir(model_path: str) -> Path:
+    path = Path(model_path)
+    # A bare size name ("small") would make faster-whisper fetch from the hub: only directories.
+    if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
+        raise LocalModelError(
+            f"LOCAL_STT_MODEL: {model_path!r} is not a CTranslate2 Whisper directory "
+            "(needs model.bin and tokenizer.json)"
+        )
+    return path
+
+
 def load_whisper(model_path: str | None, threads: int, compute_type: str = "int8") -> WhisperModel:
     """The packaged Whisper base, or a faster-whisper (CTranslate2) model directory at ``model_path``."""
     key = (model_path or WHISPER_BASE_NAME, compute_type, threads)
@@ -179,13 +190,7 @@ def load_whisper(model_path: str | None, threads: int, compute_type: str = "int8
                 ),
             )
         else:
-            path = Path(model_path)
-            # A bare size name ("small") would make faster-whisper fetch from the hub: only directories.
-            if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
-                raise LocalModelError(
-                    f"LOCAL_STT_MODEL: {model_path!r} is not a CTranslate2 Whisper directory "
-                    "(needs model.bin and tokenizer.json)"
-                )
+            path = check_whisper_dir(model_path)
             model = _timed(
                 f"whisper from {path}",
                 lambda: WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=threads),

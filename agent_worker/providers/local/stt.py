@@ -7,6 +7,7 @@ buffered utterance. Inference runs in a worker thread so the event loop keeps pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -66,7 +67,8 @@ class LocalSTT(stt.STT):
         zh_prompt: str | None = _ZH_PROMPT,
     ) -> None:
         """``model_path``: a faster-whisper model directory (None = the packaged Whisper base);
-        ``language``: "zh", "en" or "auto" (detect per utterance; less reliable on short speech)."""
+        ``language``: "zh", "en" or "auto" (per utterance, whichever of zh/en is likelier: lets a
+        caller switch language mid-call at the cost of one more encoder pass)."""
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         if language not in ("zh", "en", "auto"):
             raise ValueError(f"language must be zh, en or auto, not {language!r}")
@@ -76,7 +78,10 @@ class LocalSTT(stt.STT):
         self._opts = _Options(
             language=language, beam_size=beam_size, max_new_tokens=max_new_tokens, zh_prompt=zh_prompt
         )
+        if model_path is not None:
+            models.check_whisper_dir(model_path)  # a bad setting fails at start-up, not mid-call
         self._model_lock = threading.Lock()  # one transcription at a time per model
+        self._warm_thread: threading.Thread | None = None
 
     @property
     def model(self) -> str:
@@ -90,14 +95,24 @@ class LocalSTT(stt.STT):
         if is_given(language):
             self._opts.language = language
 
-    def _model(self) -> WhisperModel:
+    def load(self) -> WhisperModel:
+        """Load (once per process) and return the Whisper model; blocking."""
         return models.load_whisper(self._model_path, self._threads, self._compute_type)
 
     def prewarm(self) -> None:
-        self._model()
+        # Called on the event loop by the AgentSession: load and warm up in the background instead.
+        if self._warm_thread is None:
+            self._warm_thread = threading.Thread(target=self._warm_up, name="local-stt-warmup", daemon=True)
+            self._warm_thread.start()
+
+    def _warm_up(self) -> None:
+        with contextlib.suppress(Exception):  # a real failure resurfaces on the first recognition
+            self._transcribe(np.zeros(_WHISPER_RATE // 2, dtype=np.float32), "en")
 
     def _transcribe(self, audio: np.ndarray, language: str | None) -> tuple[str, str, float]:
-        model = self._model()
+        model = self.load()
+        if language is None:
+            language = self._detect_zh_or_en(model, audio)
         prompt = self._opts.zh_prompt if language == "zh" else None
         with self._model_lock:
             segments, info = model.transcribe(
@@ -120,6 +135,14 @@ class LocalSTT(stt.STT):
             text = ""  # Whisper echoing its prompt on unclear audio: nothing was recognised
         confidence = float(np.exp(np.mean(logprobs))) if logprobs else 0.0
         return text, info.language, confidence
+
+    def _detect_zh_or_en(self, model: WhisperModel, audio: np.ndarray) -> str:
+        """Mandarin or English, whichever Whisper finds likelier: free detection mislabels short
+        Mandarin as Thai or Cantonese, but the caller speaks one of our two languages."""
+        with self._model_lock:
+            _lang, _prob, all_probs = model.detect_language(audio)
+        probs = dict(all_probs)
+        return "zh" if probs.get("zh", 0.0) >= probs.get("en", 0.0) else "en"
 
     async def _recognize_impl(
         self,

@@ -1,0 +1,1 @@
+"""Benchmark suite: ``python -m benchmarks NAME [--quick] [--out DIR]`` (see docs/benchmarks.md)."""

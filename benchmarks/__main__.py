@@ -1,0 +1,66 @@
+"""``python -m benchmarks NAME [--quick] [--out DIR]``: run one benchmark, print it, write its section.
+
+Without ``--out`` the section goes to docs/benchmarks.md (plot and raw samples in docs/benchmarks/).
+``--quick`` is a tiny configuration for smoke tests; it never writes to docs/: it writes to ``--out``
+or, if none is given, to a fresh temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from benchmarks.report import DOC_NAME, DOCS_DIR, BenchResult, print_headline, write_report
+from benchmarks.runner import RunOptions
+
+# name -> module with ``run(options: RunOptions) -> BenchResult``. Add new benchmarks here.
+BENCHMARKS: dict[str, str] = {
+    "functions": "benchmarks.functions_bench",
+    "endpointing": "benchmarks.endpointing_bench",
+}
+
+
+def load(name: str) -> Callable[[RunOptions], BenchResult]:
+    module = importlib.import_module(BENCHMARKS[name])
+    return cast(Callable[[RunOptions], BenchResult], module.run)
+
+
+def output_dir(out: Path | None, quick: bool) -> Path:
+    if out is None:
+        if not quick:
+            return DOCS_DIR
+        out = Path(tempfile.mkdtemp(prefix="bench-quick-"))
+    if out.resolve() == DOCS_DIR.resolve() and quick:
+        raise SystemExit("--quick must not write to docs/: give another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    # Start from the real document so the smoke test exercises replacing a section in it.
+    if not (out / DOC_NAME).exists() and (DOCS_DIR / DOC_NAME).exists():
+        shutil.copy(DOCS_DIR / DOC_NAME, out / DOC_NAME)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(BENCHMARKS))
+    parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests (never writes docs/)")
+    parser.add_argument("--out", type=Path, help="directory for benchmarks.md, plots and raw samples")
+    args = parser.parse_args(argv)
+    docs_dir = output_dir(args.out, args.quick)
+    options = RunOptions(quick=args.quick, work_dir=Path(tempfile.mkdtemp(prefix=f"bench-{args.name}-")))
+    try:
+        result = load(args.name)(options)
+    finally:
+        shutil.rmtree(options.work_dir, ignore_errors=True)
+    written = write_report(result, docs_dir)
+    print_headline(result, written)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
