@@ -16,7 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from benchmarks.report import DOC_NAME, DOCS_DIR, BenchResult, print_headline, write_report
+from benchmarks.report import (
+    DOC_NAME,
+    DOCS_DIR,
+    BenchResult,
+    describe_machine,
+    print_headline,
+    write_report,
+)
 from benchmarks.runner import RunOptions
 
 # name -> module with ``run(options: RunOptions) -> BenchResult``. Add new benchmarks here.
@@ -52,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md, plots and raw samples")
     args = parser.parse_args(argv)
     docs_dir = output_dir(args.out, args.quick)
+    machine = describe_machine()  # before the run: the load average it starts under
     options = RunOptions(quick=args.quick, work_dir=Path(tempfile.mkdtemp(prefix=f"bench-{args.name}-")))
     try:
         result = load(args.name)(options)
     finally:
         shutil.rmtree(options.work_dir, ignore_errors=True)
-    written = write_report(result, docs_dir)
+    written = write_report(result, docs_dir, machine=machine)
     print_headline(result, written)
     return 0
 

@@ -482,7 +482,7 @@ def run(options: RunOptions) -> BenchResult:
     pauses: tuple[float, ...]
     langs: tuple[str, ...]
     if options.quick:
-        settings, pauses, langs = [shipped], (0.2, 1.0), ("en",)
+        settings, pauses, langs = [shipped], (0.2,), ("en",)
     else:
         settings, pauses, langs = sweep(shipped), FULL_PAUSES, ("en", "zh")
     utterances = build_utterances(pauses, langs, options.work_dir)

@@ -68,9 +68,9 @@ FULL = Plan(
     import_modules=None,
     import_samples=7,
     batch_sizes=(20, 100),
-    events_per_run=500,
+    events_per_run=200,
     offline_token_calls=100,
-    offline_events=500,
+    offline_events=200,
 )
 QUICK = Plan(
     token_warmup=3,
@@ -192,6 +192,12 @@ def in_memory_aws() -> Iterator[None]:
             os.environ["AWS_ENDPOINT_URL"] = saved
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def fresh_tables(aws_url: str) -> None:
     """Empty tables: moto's transact_write_items deep-copies the whole table for every item of a
     transaction, so its cost grows with the table; every measured run starts from empty tables."""
@@ -207,19 +213,38 @@ def fresh_tables(aws_url: str) -> None:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    from infra.local_aws import start_local_aws
-
+def moto_server(log_path: Path) -> Iterator[str]:
+    """``python -m infra.local_aws`` (start_local_aws + create_tables) in its own process, as the local
+    stack runs it: moto's work and memory stay out of the process whose handler is timed."""
     _base_env()
-    local = start_local_aws(port=0)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.local_aws", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     saved = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = local.url
+    os.environ["AWS_ENDPOINT_URL"] = url
     try:
-        fresh_tables(local.url)
-        yield local.url
+        deadline = time.monotonic() + 120
+        while "local AWS at" not in log_path.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("local AWS did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        _reset_function_caches()
+        yield url
     finally:
         _reset_function_caches()
-        local.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
         if saved is None:
             os.environ.pop("AWS_ENDPOINT_URL", None)
         else:
@@ -273,7 +298,13 @@ def handler_modules() -> list[str]:
 
 
 def import_seconds(module: str) -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "POWERTOOLS_TRACE_DISABLED": "1"}
+    # No .pyc written for our own modules: like a Lambda zip without them (/var/task is read-only).
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORT_PROBE.format(module=module)],
         cwd=REPO_ROOT,
@@ -288,8 +319,7 @@ def import_seconds(module: str) -> float:
 
 def cold_imports(plan: Plan) -> dict[str, list[float]]:
     modules = handler_modules()[: plan.import_modules]
-    # One untimed import first: later samples then all see warm page cache and compiled .pyc files,
-    # like a Lambda runtime whose package is on local disk.
+    # One untimed import first: every timed sample then sees a warm page cache.
     import_seconds(modules[0])
     return {m: [import_seconds(m) for _ in range(plan.import_samples)] for m in modules}
 
@@ -392,12 +422,6 @@ def ingest_in_process(aws_url: str, batch_size: int, plan: Plan) -> Throughput:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serverless_offline(aws_url: str, log_path: Path) -> Iterator[str]:
     port, lambda_port = _free_port(), _free_port()
@@ -493,7 +517,7 @@ def run(options: RunOptions) -> BenchResult:
         token_mock = token_latency("in process, DynamoDB = mock_aws (in memory)", plan)
     progress("cold imports")
     imports = cold_imports(plan)
-    with moto_server() as aws_url:
+    with moto_server(options.work_dir / "local-aws.log") as aws_url:
         progress(f"token issuance against the moto server at {aws_url}")
         token_server = token_latency("in process, DynamoDB = moto server over HTTP", plan)
         fresh_tables(aws_url)
@@ -590,20 +614,32 @@ events built in `benchmarks/functions_bench.py`; Powertools logging and EMF metr
   same route served by serverless-offline (`infra/local_aws/serve_functions.sh`) over HTTP, with
   {plan.repeats} × {plan.offline_token_calls} requests.
 - *Cold import*: `python -c "import time; t=time.perf_counter(); import MODULE; ..."` in a fresh
-  interpreter, {plan.import_samples} samples per module after one untimed import (warm page cache and
-  `.pyc`, as on a Lambda runtime's local disk); interpreter start-up is not included.
+  interpreter, {plan.import_samples} samples per module after one untimed import (warm page cache);
+  installed packages load from their install-time `.pyc`, the repo's own modules are compiled at import
+  (`PYTHONDONTWRITEBYTECODE=1`, as from a Lambda zip without `.pyc`); interpreter start-up excluded.
 - *Ingestion*: signed batches (`functions/models/signing.py`) of transcript lines and turn metrics, ten
   batches per session, sent one after another; every batch is checked to be stored in full. Each run
-  starts from empty tables: moto's `transact_write_items` deep-copies the whole table once per item of a
-  transaction, so against moto a batch costs more as the table grows — these are figures of the local
-  stack, not of DynamoDB, whose transaction cost does not depend on table size.
+  starts from empty tables and stores {plan.events_per_run} events (about one 65-turn call): moto's
+  `transact_write_items` deep-copies the whole table once per item of a transaction, so against moto a
+  batch costs more as the table grows — these are figures of the local stack, not of DynamoDB, whose
+  transaction cost does not depend on table size. moto runs in its own process
+  (`python -m infra.local_aws`), as in the local stack.
 """
+    fastest = min(imports.items(), key=lambda kv: statistics.median(kv[1]))
+    by_size = {i.batch_size: i.events_per_s.value for i in ingest if i.label.startswith("in process")}
     conclusion = (
-        f"Reading: the slowest handler import is `{slowest[0]}` "
-        f"({fmt_ms(statistics.median(slowest[1]), 0)}), paid once per Lambda cold start on top of the "
-        "runtime's own start. Warm token issuance in process is dominated by the DynamoDB round trip "
-        f"(moto server ÷ mock_aws p50 = {server.p50.value / mock.p50.value:.1f}×). Ingestion is bound by "
-        "one DynamoDB transaction per batch, so larger batches carry more events per second."
+        f"Reading: handler imports range from `{fastest[0]}` ({fmt_ms(statistics.median(fastest[1]), 0)}) "
+        f"to `{slowest[0]}` ({fmt_ms(statistics.median(slowest[1]), 0)}), paid once per Lambda cold start "
+        "on top of the runtime's own start. Warm token issuance: moto server ÷ mock_aws p50 = "
+        f"{server.p50.value / mock.p50.value:.2f} (the DynamoDB round trip's share), serverless-offline ÷ "
+        f"in process = {offline.p50.value / server.p50.value:.2f} (HTTP and the offline runner). "
+        + (
+            f"Ingestion in process: batch {max(by_size)} ÷ batch {min(by_size)} = "
+            f"{by_size[max(by_size)] / by_size[min(by_size)]:.2f} in events/s (one DynamoDB transaction "
+            "per batch)."
+            if len(by_size) > 1
+            else ""
+        )
     )
 
     def plot(fig: Figure) -> None:

@@ -135,12 +135,14 @@ class Machine:
     python: str
     os: str
     packages: dict[str, str]
+    load_1m: float  # load average when described: other work on the machine skews timings
 
     def markdown(self) -> str:
         pkgs = ", ".join(f"{k} {v}" for k, v in self.packages.items())
         return (
             f"{self.cpu_model}, {self.usable_cores} usable cores (of {self.cores}), "
-            f"{self.ram_gib:.0f} GiB RAM, Python {self.python}, {self.os}; {pkgs}"
+            f"{self.ram_gib:.0f} GiB RAM, Python {self.python}, {self.os}, "
+            f"1-min load average {self.load_1m:.1f} at the start; {pkgs}"
         )
 
 
@@ -181,6 +183,7 @@ def describe_machine(packages: Sequence[str] = KEY_PACKAGES) -> Machine:
         python=platform.python_version(),
         os=f"{platform.system()} {platform.release()}",
         packages=versions,
+        load_1m=os.getloadavg()[0],
     )
 
 
@@ -242,7 +245,7 @@ def render_section(result: BenchResult, machine: Machine, when: datetime, plot_r
         "",
         f"*Run {when.strftime('%Y-%m-%d %H:%M UTC')}"
         + (" (quick configuration: smoke test only, not a measurement)" if result.quick else "")
-        + f" on {machine.markdown()}.*",
+        + f" on {machine.markdown()}; load average {os.getloadavg()[0]:.1f} at the end.*",
         "",
         result.method.strip(),
         "",

@@ -20,6 +20,7 @@ from livekit.api import AccessToken, VideoGrants
 from livekit.protocol import agent, models
 
 from . import ids
+from .participant import Participant
 from .room import Room, RoomManager
 
 logger = logging.getLogger("dev_sfu")
@@ -72,6 +73,7 @@ class AgentDispatcher:
         self._pending: list[_PendingDispatch] = []
         self._tasks: set[asyncio.Task[None]] = set()
         rooms.on_room_closed.append(self._on_room_closed)
+        rooms.on_participant_left.append(self._on_participant_left)
 
     # ----- dispatch -----------------------------------------------------------------------------
 
@@ -216,6 +218,19 @@ class AgentDispatcher:
             if record.terminated and record.worker_id not in self.workers:
                 del self.jobs[job_id]
 
+    def _on_participant_left(self, room: Room, p: Participant) -> None:
+        """An agent whose worker is gone will not report its job's end: its leaving is the end."""
+        if not p.is_agent:
+            return
+        for job_id, record in list(self.jobs.items()):
+            if (
+                record.room_name == room.name
+                and record.job.state.participant_identity == p.identity
+                and record.worker_id not in self.workers
+            ):
+                del self.jobs[job_id]
+                self._forget_dispatch(record)
+
     # ----- worker connection --------------------------------------------------------------------
 
     async def serve_worker(self, ws: web.WebSocketResponse, public_url: str) -> None:
@@ -268,8 +283,13 @@ class AgentDispatcher:
             for job_id, record in list(self.jobs.items()):
                 if record.worker_id != worker.id:
                     continue
-                if record.terminated:
+                room = self.rooms.get(record.room_name)
+                agent_present = (
+                    room is not None and record.job.state.participant_identity in room.participants
+                )
+                if record.terminated or not agent_present:
                     del self.jobs[job_id]
+                    self._forget_dispatch(record)
                 else:
                     # Its job processes die with the worker: a later join may dispatch again.
                     self._forget_dispatch(record)

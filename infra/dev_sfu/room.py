@@ -148,6 +148,8 @@ class Room:
             len(self.participants),
         )
         self._manager.webhooks.emit("participant_left", room=self.info(), participant=p.info())
+        for callback in self._manager.on_participant_left:
+            callback(self, p)
         if not self.has_humans() and not self.closed:
             self._schedule_close()
 
@@ -277,6 +279,7 @@ class RoomManager:
         self.departure_timeout = departure_timeout
         self.dispatcher: AgentDispatcher | None = None
         self.on_room_closed: list[Callable[[Room], None]] = []
+        self.on_participant_left: list[Callable[[Room, Participant], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -34,6 +34,10 @@ def agent_worker(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
         proc = subprocess.Popen([sys.executable, str(AGENT)], env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             yield proc
+        except BaseException:
+            # The worker's own log says why a dispatch or a job went wrong.
+            print(log.read_text(errors="replace")[-6000:])
+            raise
         finally:
             proc.terminate()
             try:
@@ -121,3 +125,22 @@ async def test_worker_registers_again_after_sfu_restart(tmp_path: Path) -> None:
             async with run_dev_sfu(port=port) as restarted:
                 await eventually(lambda: registered(restarted), 30, "worker to register again")
                 await _call_agent(restarted, "call-after-restart")
+
+
+async def test_killed_worker_frees_the_room_and_a_new_worker_takes_new_calls(tmp_path: Path) -> None:
+    async with (
+        run_dev_sfu(port=0) as sfu,
+        joined(sfu.url, "call-orphaned", "caller-1", agents=[(AGENT_NAME, METADATA)]) as first,
+    ):
+        with agent_worker(sfu.url, tmp_path / "agent-1.log") as proc:
+            await eventually(
+                lambda: any(p.track_publications for p in first.remote_participants.values()),
+                30,
+                "first agent to publish",
+            )
+            proc.kill()  # no goodbye: the SFU only sees the connections drop
+            await eventually(lambda: not first.remote_participants, 20, "the dead agent to leave")
+            await eventually(lambda: not registered(sfu), 10, "the dead worker to be dropped")
+        with agent_worker(sfu.url, tmp_path / "agent-2.log"):
+            await eventually(lambda: registered(sfu), 30, "the new worker registration")
+            await _call_agent(sfu, "call-after-kill")

@@ -19,7 +19,7 @@ function makeWav() {
   const raw = artifact('caller-raw.wav');
   const wav = artifact('caller.wav');
   execFileSync('espeak-ng', ['-v', LANG === 'zh' ? 'cmn' : 'en-us', '-s', '150', '-w', raw, SAY]);
-  execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', wav, 'pad', '1', '8']);
+  execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', wav, 'pad', '1', '10']);
   return wav;
 }
 

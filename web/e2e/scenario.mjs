@@ -101,12 +101,16 @@ export async function callAndCheck(page, { url, language = 'en', words, turnTime
     new MutationObserver(note).observe(el, { attributes: true, attributeFilter: ['data-agent-state'] });
   });
 
+  // A final caller line with one of the expected words (interim text has been replaced by then).
   await page.waitForFunction((words) => {
-    const user = [...document.querySelectorAll('[data-speaker="user"] .text')]
+    const user = [...document.querySelectorAll('[data-speaker="user"][data-final="true"] .text')]
       .map((e) => e.textContent.toLowerCase())
       .join(' ');
     return words.some((w) => user.includes(w));
   }, words, { timeout: turnTimeoutMs, polling: 250 });
+  // The fake microphone loops its file; mute now so the reply is not interrupted by the next loop.
+  await page.getByRole('button', { name: /^(Mute microphone|麦克风静音)$/ }).click();
+  await page.getByRole('button', { name: /^(Unmute microphone|取消麦克风静音)$/ }).waitFor({ timeout: 5000 });
 
   // Audio: inbound packets/energy grow while the agent speaks, and the <audio> output is not silent.
   const before = await inboundAudio(page);

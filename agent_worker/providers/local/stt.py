@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 STTLanguage = Literal["zh", "en", "auto"]
 _WHISPER_RATE = 16000
 # Biases Whisper towards simplified characters (it otherwise often writes traditional ones for Mandarin).
-_ZH_PROMPT = "嗯，好的。我们说普通话。"
+_ZH_PROMPT = "以下是普通话的句子。"
 
 
 @dataclass
@@ -124,6 +124,7 @@ class LocalSTT(stt.STT):
                 without_timestamps=True,
                 vad_filter=False,  # the session's VAD already cut the utterance
                 initial_prompt=prompt,
+                no_repeat_ngram_size=3,  # robotic speech can trap the decoder in a loop ("粥粥粥…")
                 max_new_tokens=self._opts.max_new_tokens,
             )
             texts, logprobs = [], []
