@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
     ("lang", "said", "keys"),
     [("en", "What is the capital of France", ["capital", "france"]), ("zh", "请给我一杯咖啡", ["咖啡"])],
 )
-async def test_local_call_hears_answers_and_speaks(
+def test_local_call_hears_answers_and_speaks(
     tmp_path: Path, lang: str, said: str, keys: list[str]
 ) -> None:
     wav = speak(said, lang, tmp_path / "caller.wav")
@@ -43,7 +44,7 @@ async def test_local_call_hears_answers_and_speaks(
     assert "preparing offline models" in proc.stderr  # model preparation shows progress
     samples, rate = read_wav(out)
     assert voiced_seconds(samples, rate) > 0.5
-    heard = await transcribe(samples, rate, lang)
+    heard = asyncio.run(transcribe(samples, rate, lang))
     # Whisper base hears espeak-ng's robotic Mandarin poorly past the first clause (docs/offline-models.md):
     # the bar for zh is lower, yet far above what silence or the wrong audio would reach.
     assert overlap(agent.group(1), heard) >= (0.5 if lang == "en" else 0.4), (agent.group(1), heard)
