@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg chromium cmake g++)
+APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei cmake g++)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

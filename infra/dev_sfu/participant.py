@@ -402,6 +402,9 @@ class Participant:
             output=output, relay=track.relay, transceiver=transceiver
         )
         self.request_offer()
+        # Publishers wait for this before sending (livekit-agents' audio output awaits
+        # LocalTrackPublication.wait_for_subscription), as livekit-server tells them.
+        publisher.send(rtc.SignalResponse(track_subscribed=rtc.TrackSubscribed(track_sid=track.sid)))
 
     def unsubscribe(self, track_sid: str) -> None:
         sub = self.subscriptions.pop(track_sid, None)
