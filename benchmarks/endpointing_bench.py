@@ -1,7 +1,7 @@
 """Item 6: the endpointing trade-off — false end of turn against end-of-utterance delay.
 
 Each sample is one spoken sentence with a pause in the middle (espeak-ng halves joined by sox with
-0.2–1.0 s of silence), played in real time into the real ``AgentSession`` of the worker through
+0.25–0.9 s of silence), played in real time into the real ``AgentSession`` of the worker through
 ``agent_worker.wav_call.run_call``, with the worker's silero VAD and turn handling. STT, LLM and TTS are
 the OpenAI-protocol fake server (``infra/fake_openai``), answering at once, so only VAD and endpointing
 decide when the turn ends.
@@ -84,7 +84,8 @@ def sweep(shipped: Setting) -> list[Setting]:
     return sorted(unique, key=lambda s: (s.min_endpointing_delay, s.vad_min_silence_duration))
 
 
-FULL_PAUSES = (0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
+# Finer where the swept settings' thresholds lie (0.4-0.8 s of silence).
+FULL_PAUSES = (0.25, 0.35, 0.45, 0.55, 0.7, 0.9)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ class Caller:
     transcriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     _source: rtc.AudioSource | None = None
+    _speech: np.ndarray | None = None
+    _speech_pos: int = 0
+    _speech_done: asyncio.Future[float] | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def join(self, url: str, token: str) -> None:
@@ -55,14 +58,28 @@ class Caller:
         self._tasks.append(asyncio.create_task(self._keep_mic_open()))
 
     async def _keep_mic_open(self) -> None:
-        # A real microphone sends silence between sentences; so do we, unless speaking.
-        self._speaking = False
-        silence = np.zeros(FRAME, dtype=np.int16).tobytes()
+        """The only writer of the microphone: speech when queued, silence otherwise, in real time."""
+        assert self._source is not None
+        silence = np.zeros(FRAME, dtype=np.int16)
+        t0 = time.monotonic()
+        n = 0
         while True:
-            if not self._speaking and self._source is not None:
-                await self._source.capture_frame(rtc.AudioFrame(silence, RATE, 1, FRAME))
+            if self._speech is not None and self._speech_pos < self._speech.size:
+                chunk = self._speech[self._speech_pos : self._speech_pos + FRAME]
+                self._speech_pos += FRAME
+                if chunk.size < FRAME:
+                    chunk = np.concatenate([chunk, silence[: FRAME - chunk.size]])
+                if self._speech_pos >= self._speech.size and self._speech_done is not None:
+                    self._speech_done.set_result(time.monotonic())
             else:
-                await asyncio.sleep(0.01)
+                chunk = silence
+            await self._source.capture_frame(rtc.AudioFrame(chunk.tobytes(), RATE, 1, FRAME))
+            n += 1
+            delay = t0 + n * 0.01 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.5:  # fell far behind (a stall): do not burst to catch up
+                t0, n = time.monotonic(), 0
 
     def _on_track(
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
@@ -112,23 +129,23 @@ class Caller:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"agent never became {state!r} (states: {[s for _, s in self.agent_states]})")
 
+    async def wait_idle(self, within: float, quiet_s: float = 0.5) -> None:
+        """Wait until the agent has been listening (not speaking or thinking) for ``quiet_s``."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.agent_states and self.agent_states[-1][1] == "listening":
+                if time.monotonic() - self.agent_states[-1][0] >= quiet_s:
+                    return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"agent never idle (states: {[s for _, s in self.agent_states]})")
+
     async def say(self, samples: np.ndarray, trailing_silence_s: float = 0.0) -> float:
         """Speak in real time; returns the monotonic time the speech ended."""
-        assert self._source is not None
-        self._speaking = True
-        try:
-            t0 = time.monotonic()
-            for i, start in enumerate(range(0, samples.size, FRAME)):
-                chunk = samples[start : start + FRAME]
-                if chunk.size < FRAME:
-                    chunk = np.concatenate([chunk, np.zeros(FRAME - chunk.size, dtype=np.int16)])
-                await self._source.capture_frame(rtc.AudioFrame(chunk.tobytes(), RATE, 1, FRAME))
-                delay = t0 + (i + 1) * 0.01 - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            ended = time.monotonic()
-        finally:
-            self._speaking = False
+        self._speech_done = asyncio.get_running_loop().create_future()
+        self._speech_pos = 0
+        self._speech = samples
+        ended: float = await self._speech_done
+        self._speech = None
         if trailing_silence_s:
             await asyncio.sleep(trailing_silence_s)
         return ended
