@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import cast
 
@@ -20,6 +22,7 @@ from benchmarks.report import (
     DOC_NAME,
     DOCS_DIR,
     BenchResult,
+    Machine,
     describe_machine,
     print_headline,
     write_report,
@@ -36,6 +39,25 @@ BENCHMARKS: dict[str, str] = {
 def load(name: str) -> Callable[[RunOptions], BenchResult]:
     module = importlib.import_module(BENCHMARKS[name])
     return cast(Callable[[RunOptions], BenchResult], module.run)
+
+
+def render_only(name: str, docs_dir: Path) -> int:
+    """Rewrite a section from its saved raw samples (same date and machine), e.g. after changing how
+    the section is written; only for benchmarks whose module has ``from_raw``."""
+    module = importlib.import_module(BENCHMARKS[name])
+    if not hasattr(module, "from_raw"):
+        raise SystemExit(f"{name}: no from_raw(); run the benchmark instead")
+    raw = json.loads((docs_dir / "benchmarks" / f"{name}.json").read_text())
+    result = cast(BenchResult, module.from_raw(raw))
+    written = write_report(
+        result,
+        docs_dir,
+        machine=Machine(**raw["machine"]),
+        when=datetime.fromisoformat(raw["date"]),
+        load_end=raw.get("load_end"),
+    )
+    print_headline(result, written)
+    return 0
 
 
 def output_dir(out: Path | None, quick: bool) -> Path:
@@ -57,8 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=sorted(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests (never writes docs/)")
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md, plots and raw samples")
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite the section from its saved raw samples"
+    )
     args = parser.parse_args(argv)
     docs_dir = output_dir(args.out, args.quick)
+    if args.render_only:
+        return render_only(args.name, docs_dir)
     machine = describe_machine()  # before the run: the load average it starts under
     options = RunOptions(quick=args.quick, work_dir=Path(tempfile.mkdtemp(prefix=f"bench-{args.name}-")))
     try:

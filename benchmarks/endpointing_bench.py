@@ -335,6 +335,20 @@ def recommend(rows: list[Row]) -> str:
     return " ".join(lines)
 
 
+def caveats(rows: list[Row]) -> str:
+    false_ends = sum(s.false_end for r in rows for s in r.samples)
+    lost = sum(r.swallowed for r in rows)
+    return (
+        f"Beyond the delay: {lost} of the {false_ends} false ends here lost the rest of the sentence "
+        "(first reply of a session, see *rest of sentence lost*), so an early end costs more than a "
+        "late reply. Fixed VAD endpointing can only trade one for the other: the shortest pause that "
+        "ends a turn is about max(MIN_ENDPOINTING_DELAY, VAD_MIN_SILENCE_DURATION) less the VAD's "
+        "reaction time. Fewer false ends at the same delay needs a semantic end-of-turn model "
+        '(livekit\'s turn detector, `turn_detection=` a model instead of `"vad"`), whose weights '
+        "would have to ship in a package to run offline."
+    )
+
+
 def build_result(
     rows: list[Row], pauses: tuple[float, ...], langs: tuple[str, ...], quick: bool
 ) -> BenchResult:
@@ -467,11 +481,25 @@ calls run one after another ({wall / 60:.1f} min of calls).
         method=method,
         tables=[table, pause_table],
         headline=headline,
-        conclusion=recommend(rows),
+        conclusion=recommend(rows) + "\n\n" + caveats(rows),
         plot=plot,
         raw=raw,
         quick=quick,
     )
+
+
+def rows_for(settings: list[Setting], shipped: Setting, samples: list[Sample]) -> list[Row]:
+    return [Row(s, s == shipped, [x for x in samples if x.setting == s]) for s in settings]
+
+
+def from_raw(raw: dict[str, Any]) -> BenchResult:
+    """Rebuild the result from its raw samples (``python -m benchmarks endpointing --render-only``)."""
+    samples = [Sample(**{**d, "setting": Setting(**d["setting"])}) for d in raw["samples"]]
+    settings = sorted(
+        {s.setting for s in samples}, key=lambda s: (s.min_endpointing_delay, s.vad_min_silence_duration)
+    )
+    rows = rows_for(settings, shipped_setting(), samples)
+    return build_result(rows, tuple(raw["pauses_s"]), tuple(raw["languages"]), bool(raw["quick"]))
 
 
 def run(options: RunOptions) -> BenchResult:
@@ -488,5 +516,4 @@ def run(options: RunOptions) -> BenchResult:
         settings, pauses, langs = sweep(shipped), FULL_PAUSES, ("en", "zh")
     utterances = build_utterances(pauses, langs, options.work_dir)
     samples = asyncio.run(run_all(settings, utterances, options.work_dir))
-    rows = [Row(s, s == shipped, [x for x in samples if x.setting == s]) for s in settings]
-    return build_result(rows, pauses, langs, options.quick)
+    return build_result(rows_for(settings, shipped, samples), pauses, langs, options.quick)

@@ -239,13 +239,15 @@ def markers(name: str) -> tuple[str, str]:
     return f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
 
 
-def render_section(result: BenchResult, machine: Machine, when: datetime, plot_rel: str | None) -> str:
+def render_section(
+    result: BenchResult, machine: Machine, when: datetime, plot_rel: str | None, load_end: float
+) -> str:
     parts = [
         f"## {result.title}",
         "",
         f"*Run {when.strftime('%Y-%m-%d %H:%M UTC')}"
         + (" (quick configuration: smoke test only, not a measurement)" if result.quick else "")
-        + f" on {machine.markdown()}; load average {os.getloadavg()[0]:.1f} at the end.*",
+        + f" on {machine.markdown()}; load average {load_end:.1f} at the end.*",
         "",
         result.method.strip(),
         "",
@@ -284,11 +286,16 @@ class Written:
 
 
 def write_report(
-    result: BenchResult, docs_dir: Path, machine: Machine | None = None, when: datetime | None = None
+    result: BenchResult,
+    docs_dir: Path,
+    machine: Machine | None = None,
+    when: datetime | None = None,
+    load_end: float | None = None,
 ) -> Written:
     """Update one section of ``docs_dir/benchmarks.md`` and write its plot and raw samples."""
     machine = machine or describe_machine()
     when = when or datetime.now(UTC)
+    load_end = os.getloadavg()[0] if load_end is None else load_end
     doc = docs_dir / DOC_NAME
     assets = docs_dir / "benchmarks"
     plot_path: Path | None = None
@@ -302,12 +309,13 @@ def write_report(
         "date": when.isoformat(),
         "quick": result.quick,
         "machine": machine.__dict__,
+        "load_end": load_end,
         "percentiles": PERCENTILE_METHOD,
         **result.raw,
     }
     raw_path.write_text(json.dumps(raw, indent=1, ensure_ascii=False, default=str) + "\n")
     plot_rel = f"benchmarks/{plot_path.name}" if plot_path else None
-    body = render_section(result, machine, when, plot_rel)
+    body = render_section(result, machine, when, plot_rel, load_end)
     document = doc.read_text() if doc.exists() else skeleton()
     doc.write_text(replace_section(document, result.name, body))
     return Written(document=doc, plot=plot_path, raw=raw_path)
