@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
 
 from agent_worker.providers import build_vad
 from agent_worker.providers.offline import prewarm_local
@@ -101,6 +101,8 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         setup_fnc=prewarm,
         initialize_process_timeout=float(settings.process_init_timeout),
         num_idle_processes=settings.idle_processes,
+        job_executor_type=JobExecutorType(settings.job_executor),
+        load_threshold=settings.load_threshold,
         host=settings.worker_http_host,
         port=settings.worker_http_port,
     )

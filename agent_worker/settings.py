@@ -60,6 +60,12 @@ class WorkerSettings(BaseSettings):
     process_init_timeout: float = Field(
         120.0, gt=0, description="seconds a job process may take to load models"
     )
+    job_executor: Literal["process", "thread"] = Field(
+        "process", description="process: each call in its own process; thread: all calls in this one"
+    )
+    load_threshold: float = Field(
+        0.7, gt=0.0, le=1.0, description="CPU load (0..1) above which the worker takes no new calls"
+    )
 
     # Providers per stage; any mix is allowed
     stt_provider: Provider = Provider.LOCAL

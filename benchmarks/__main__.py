@@ -33,6 +33,9 @@ from benchmarks.runner import RunOptions
 BENCHMARKS: dict[str, str] = {
     "functions": "benchmarks.functions_bench",
     "endpointing": "benchmarks.endpointing_bench",
+    # voice-to-voice latency and capacity (items 1-4)
+    "latency": "benchmarks.latency_bench",
+    "capacity": "benchmarks.capacity_bench",
 }
 
 

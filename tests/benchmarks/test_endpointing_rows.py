@@ -72,6 +72,25 @@ def test_rows_rates_medians_and_recommendations() -> None:
     assert "67% (2/3)" in per_setting
     assert "| 0.5 / 0.4 (shipped) | 0/1 | 1/1 | 1/1 |" in result.tables[1].markdown()
     assert len(result.headline) == 3 and "delay ratio to shipped 0.70" in result.headline[0]
-    # Without the faster row: the slower one trades false ends for delay, the text says so.
-    assert "cuts false ends to 33%" in recommend(rows[1:])
-    assert "keep the shipped default" in recommend(rows[1:2])
+    # Without the faster row: the slower one trades false ends for 0.30 s, over the delay budget.
+    text = recommend(rows[1:])
+    assert (
+        text.count("Keep it") == 1
+        and "VAD_MIN_SILENCE_DURATION=0.4 → 33% false ends for 0.300 s more" in text
+    )
+    # A small delay for half the false ends is worth a change.
+    mild = Setting(0.5, 0.6)
+    mild_row = Row(
+        mild,
+        False,
+        [sample(mild, 0.2, False, 0.6), sample(mild, 0.6, False, 0.62), sample(mild, 1.0, True, 0.6)],
+    )
+    assert (
+        "Change it to MIN_ENDPOINTING_DELAY=0.5 VAD_MIN_SILENCE_DURATION=0.6: false ends 67% → 33%"
+        in recommend([rows[1], mild_row, rows[2]])
+    )
+    assert "Keep it" in recommend(rows[1:2])
+    # Both a faster row at equal false ends and an affordable cut: the cut wins, the faster one is named.
+    both = recommend([rows[0], rows[1], mild_row])
+    assert "Change it to MIN_ENDPOINTING_DELAY=0.5 VAD_MIN_SILENCE_DURATION=0.6" in both
+    assert "MIN_ENDPOINTING_DELAY=0.3 VAD_MIN_SILENCE_DURATION=0.4 would save 0.155 s" in both

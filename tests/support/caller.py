@@ -133,9 +133,9 @@ class Caller:
         """Wait until the agent has been listening (not speaking or thinking) for ``quiet_s``."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if self.agent_states and self.agent_states[-1][1] == "listening":
-                if time.monotonic() - self.agent_states[-1][0] >= quiet_s:
-                    return
+            last = self.agent_states[-1] if self.agent_states else None
+            if last is not None and last[1] == "listening" and time.monotonic() - last[0] >= quiet_s:
+                return
             await asyncio.sleep(0.05)
         raise TimeoutError(f"agent never idle (states: {[s for _, s in self.agent_states]})")
 
