@@ -160,6 +160,15 @@ export async function callAndCheck(page, { url, language = 'en', words, turnTime
   return { room, userText: await page.evaluate(userText) };
 }
 
+/** The analytics list once it has settled (not "loading"): fails at once on an error state. */
+async function settledSessionList(page, timeout) {
+  const list = page.locator('[data-testid="session-list"]:not([data-state="loading"])');
+  await list.waitFor({ timeout });
+  if ((await list.getAttribute('data-state')) === 'error') {
+    throw new Error(`analytics list shows an error: ${await list.innerText()}`);
+  }
+}
+
 /** Hang up, then find the session on the analytics page (reloading while the API catches up). */
 export async function hangUpAndFindSession(page, room, { prefix = 'analytics', waitMs = 60_000 } = {}) {
   await page.getByRole('button', { name: 'Hang up' }).click();
@@ -167,20 +176,26 @@ export async function hangUpAndFindSession(page, room, { prefix = 'analytics', w
   await page.evaluate(() => (window.location.hash = '#/analytics'));
   const row = page.locator(`[data-session-id="${room}"]`);
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    await page
-      .locator('[data-testid="sessions"], .analytics .problem, .analytics p.muted')
-      .first()
-      .waitFor({ timeout: 15_000 });
-    if (await row.count()) break;
-    assert.ok(Date.now() < deadline, `session ${room} not listed on the analytics page`);
-    await page.waitForTimeout(2000);
-    await page.reload();
+  try {
+    for (;;) {
+      // Wait for the list's own answer: "Loading…" lines are on the page before it arrives.
+      await settledSessionList(page, 20_000);
+      if (await row.count()) break;
+      assert.ok(Date.now() < deadline, `session ${room} not listed on the analytics page`);
+      await page.waitForTimeout(2000);
+      await page.reload();
+    }
+  } catch (err) {
+    await page.screenshot({ path: artifact(`${prefix}-failure.png`), fullPage: true });
+    const text = await page.locator('body').innerText().catch(() => '');
+    throw new Error(`${err instanceof Error ? err.message : err}\npage text:\n${text.slice(0, 2000)}`);
   }
   await page.setViewportSize({ width: 1100, height: 1300 });
   await page.screenshot({ path: artifact(`${prefix}.png`), fullPage: true });
   await row.locator('a').click();
   await page.getByRole('heading', { level: 1, name: new RegExp(room) }).waitFor({ timeout: 15_000 });
-  await page.locator('[data-testid="detail-transcript"], .analytics p.muted').first().waitFor({ timeout: 15_000 });
+  const detail = page.locator('[data-testid="session-detail"]:not([data-state="loading"])');
+  await detail.waitFor({ timeout: 15_000 });
+  assert.equal(await detail.getAttribute('data-state'), 'ok', `session page: ${await detail.innerText()}`);
   await page.screenshot({ path: artifact(`${prefix}-session.png`), fullPage: true });
 }

@@ -136,7 +136,8 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
         </>
       )}
 
-      <section aria-labelledby={`${id}-list`}>
+      {/* data-state lets tests (and scripts) wait for the list itself, not for any "Loading…" line. */}
+      <section aria-labelledby={`${id}-list`} data-testid="session-list" data-state={page.status}>
         <h2 id={`${id}-list`}>{t('an.sessionList')}</h2>
         {page.status === 'loading' && <p className="muted">{t('an.loading')}</p>}
         {page.status === 'error' && <LoadError error={page.error} />}

@@ -25,7 +25,7 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
 
   const locale = localeOf(lang);
   return (
-    <div className="analytics detail">
+    <div className="analytics detail" data-testid="session-detail" data-state={state.status}>
       <p>
         <a href={hrefOf({ page: 'analytics' })}>‹ {t('an.back')}</a>
       </p>
