@@ -30,7 +30,8 @@ def turn_handling(settings: WorkerSettings) -> TurnHandlingOptions:
     )
 
 
-def build_session(settings: WorkerSettings, pipeline: Pipeline) -> AgentSession:
+def build_session(settings: WorkerSettings, pipeline: Pipeline, echo_free: bool = False) -> AgentSession:
+    """``echo_free``: the input can never hear the agent (a file), so no echo-cancellation warm-up."""
     return AgentSession(
         vad=pipeline.vad,
         stt=pipeline.stt,
@@ -40,6 +41,9 @@ def build_session(settings: WorkerSettings, pipeline: Pipeline) -> AgentSession:
         # An interrupted reply is written back to the context as only the words already played: the
         # session aligns text to playout (TranscriptSynchronizer), so nothing here has to.
         user_away_timeout=None,
+        # livekit-agents ignores the caller for 3 s by default while the client's echo canceller
+        # converges; that also swallows a caller who keeps talking. Ours is shorter and configurable.
+        aec_warmup_duration=None if echo_free else settings.aec_warmup_duration,
     )
 
 
@@ -53,7 +57,7 @@ def build_agent(settings: WorkerSettings, language: Language, persona: str | Non
 
 
 def new_call(
-    settings: WorkerSettings, language: Language, persona: str | None, greet: bool
+    settings: WorkerSettings, language: Language, persona: str | None, greet: bool, echo_free: bool = False
 ) -> tuple[AgentSession, VoiceAgent]:
     pipeline = build_pipeline(settings, language)
-    return build_session(settings, pipeline), build_agent(settings, language, persona, greet)
+    return build_session(settings, pipeline, echo_free), build_agent(settings, language, persona, greet)

@@ -91,6 +91,9 @@ class WorkerSettings(BaseSettings):
     resume_false_interruption: bool = True
     preemptive_generation: bool = True
     vad_min_silence_duration: float = Field(0.4, ge=0.05, le=3.0)
+    aec_warmup_duration: float | None = Field(
+        1.0, ge=0.0, le=10.0, description="seconds after the agent first speaks when barge-in is off"
+    )
 
     # OpenAI (or any OpenAI-compatible server through OPENAI_BASE_URL)
     openai_api_key: SecretStr | None = None

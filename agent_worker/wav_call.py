@@ -136,7 +136,7 @@ async def run_call(
     samples = read_mono_pcm16(in_path)
     # Models load before the caller "speaks", as in a room, so the first turn measures the models only.
     await asyncio.to_thread(prewarm_local, settings)
-    session, agent = new_call(settings, language, None, greet=False)
+    session, agent = new_call(settings, language, None, greet=False, echo_free=True)
     audio_in = PacedFileInput(samples)
     audio_out = MemoryPlayoutOutput()
     session.input.audio = audio_in
@@ -166,12 +166,16 @@ async def run_call(
             if audio_in.finished_at is None:
                 continue
             quiet = session.agent_state == "listening" and session.user_state == "listening"
-            answered = bool(tracker.turn_metrics) and len(tracker.turn_metrics) >= tracker.turn
-            if quiet and answered and time.monotonic() - idle_since[0] > 1.0:
+            if not quiet:
+                continue
+            idle = time.monotonic() - idle_since[0]
+            answered = bool(tracker.turn_metrics) and tracker.turn_metrics[-1].turn >= tracker.turn
+            if answered and idle > 1.0:
                 break
-            # Nothing heard: endpointing has had its time after the audio ended.
-            no_speech_after = settings.max_endpointing_delay + 2.5
-            if quiet and tracker.turn == 0 and time.monotonic() - audio_in.finished_at > no_speech_after:
+            # Endpointing and recognition have had their time since the audio ended: either nothing
+            # was heard, or the last words got no reply (cancelled when the caller resumed).
+            settle = settings.max_endpointing_delay + 2.5
+            if idle > settle and time.monotonic() - audio_in.finished_at > settle:
                 break
     finally:
         audio_in.close()

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from benchmarks.latency_bench import sent_delay, trailing_silence_s
 from benchmarks.report import BenchResult, Table, fmt_s, summarize
 from benchmarks.runner import RunOptions, progress
 
@@ -158,7 +159,14 @@ def token(api_key: str, api_secret: str, agent_name: str, room: str, identity: s
 
 
 async def _one_caller(
-    url: str, tok: str, identity: str, speech: np.ndarray, trailing_s: float, turns: int, seed: int, level: Level
+    url: str,
+    tok: str,
+    identity: str,
+    speech: np.ndarray,
+    trailing_s: float,
+    turns: int,
+    seed: int,
+    level: Level,
 ) -> None:
     from tests.support.caller import Caller
 
@@ -171,7 +179,8 @@ async def _one_caller(
             await caller.wait_idle(within=120, quiet_s=0.3)
             await asyncio.sleep(rnd.uniform(0.0, 1.5))
             seen_metrics = len(caller.metrics)
-            ended = await caller.say(speech) - trailing_s
+            ended = await caller.say(speech)
+            ended += sent_delay(caller) - trailing_s
             try:
                 speaking_at = await caller.wait_state("speaking", within=60, after=ended)
                 done_at = await caller.wait_state("listening", within=60, after=speaking_at)
@@ -201,11 +210,15 @@ async def _run_level(
     for i in range(level.n):
         room = f"call-cap{level.n:02d}{i:02d}{stamp}"
         tok = token(*keys, room=room, identity=f"caller-{i}")
-        calls.append(_one_caller(url, tok, f"caller-{i}", speech, trailing_s, turns, level.n * 100 + i, level))
+        calls.append(
+            _one_caller(url, tok, f"caller-{i}", speech, trailing_s, turns, level.n * 100 + i, level)
+        )
     await asyncio.gather(*calls)
 
 
-def run_levels(options: RunOptions, levels: list[int]) -> tuple[list[Level], dict[str, Any]]:
+def run_levels(
+    options: RunOptions, levels: list[int], min_turns: int = MIN_TURNS_PER_LEVEL, per_caller: int = 3
+) -> tuple[list[Level], dict[str, Any]]:
     from infra.stack.supervisor import Service, Supervisor
     from tests.support import stack as stack_support
     from tests.support.audio import read_wav, speak
@@ -213,7 +226,6 @@ def run_levels(options: RunOptions, levels: list[int]) -> tuple[list[Level], dic
 
     wav = speak(QUESTION, "en", options.work_dir / "q.wav", speed=130)
     speech = load_48k(wav)
-    from benchmarks.latency_bench import trailing_silence_s
 
     trailing = trailing_silence_s(speech, RATE)
     speech_s = read_wav(wav)[0].size / read_wav(wav)[1]
@@ -259,7 +271,7 @@ def run_levels(options: RunOptions, levels: list[int]) -> tuple[list[Level], dic
             base_p95: float | None = None
             for n in levels:
                 level = Level(n=n, rss_idle_mb=tree_rss_mb(worker_pid), load_1m=os.getloadavg()[0])
-                turns = max(3, math.ceil(MIN_TURNS_PER_LEVEL / n))
+                turns = max(per_caller, math.ceil(min_turns / n))
                 progress(f"capacity: {n} concurrent calls, {turns} turns each")
                 with Sampler(worker_pid, sfu_pid) as sampler:
                     asyncio.run(_run_level(settings.livekit_url, keys, speech, trailing, level, turns))
@@ -282,7 +294,8 @@ def run_levels(options: RunOptions, levels: list[int]) -> tuple[list[Level], dic
                 progress(
                     f"  N={n}: p50 {fmt_s(summarize(level.v2v).p50 if level.v2v else None)} p95 {fmt_s(p95)} "
                     f"underruns {level.underruns} missed {level.missed} "
-                    f"RSS {level.rss_idle_mb:.0f}→{level.rss_peak_mb:.0f} MB worker CPU {level.worker_cpu_pct:.0f}% "
+                    f"RSS {level.rss_idle_mb:.0f}→{level.rss_peak_mb:.0f} MB "
+                    f"worker CPU {level.worker_cpu_pct:.0f}% "
                     f"-> {'pass' if level.passed else 'FAIL'}"
                 )
                 # two failing levels in a row: higher N will not pass either
@@ -350,14 +363,15 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
     delays = raw.get("fake_delays", FAKE_DELAYS)
     method = f"""
 `python -m benchmarks capacity` — one worker process (`JOB_EXECUTOR=thread`, `LOAD_THRESHOLD=1.0`),
-providers `openai` against `infra/fake_openai` (STT {delays['stt_delay_ms']} ms, time to first token
-{delays['ttft_ms']} ms then {delays['token_interval_ms']} ms per token, TTS {delays['tts_delay_ms']} ms; the
-reply is a fixed 11-word English sentence pair), `FALLBACK_TO_LOCAL=false`, worker telemetry off. The
+providers `openai` against `infra/fake_openai` (STT {delays["stt_delay_ms"]} ms, time to first token
+{delays["ttft_ms"]} ms then {delays["token_interval_ms"]} ms per token, TTS {delays["tts_delay_ms"]} ms; the
+reply is the fake's fixed two-sentence echo), `FALLBACK_TO_LOCAL=false`, worker telemetry off. The
 dev SFU and the worker are subprocesses; the N callers share the benchmark process (their own audio
-pumps also use CPU on the same 2 cores). Each caller speaks "{QUESTION}" (espeak-ng, {raw.get('speech_s', 0):.1f} s)
-max(3, ⌈{MIN_TURNS_PER_LEVEL}/N⌉) times, each after a random 0–1.5 s pause. A level passes when voice-to-voice p95 ≤
+pumps also use CPU on the same 2 cores). Each caller speaks "{QUESTION}" (espeak-ng,
+{raw.get("speech_s", 0):.1f} s) max(3, ⌈{MIN_TURNS_PER_LEVEL}/N⌉) times, each after a random 0–1.5 s
+pause. A level passes when voice-to-voice p95 ≤
 {P95_LIMIT}× the single call's, no turn went unanswered and no reply had an underrun (a silence inside
-the reply longer than the single call's longest, {raw.get('baseline_gap_s') or 0:.2f} s, plus
+the reply longer than the single call's longest, {raw.get("baseline_gap_s") or 0:.2f} s, plus
 {UNDERRUN_MARGIN_S} s). Memory: RSS of the worker's process tree, idle → peak during the level. One
 run per level; levels stop after two consecutive failures.
 """
@@ -375,7 +389,9 @@ run per level; levels stop after two consecutive failures.
         ax.plot(ns, p50, "o-", label="voice-to-voice p50")
         ax.plot(ns, p95, "s-", label="voice-to-voice p95")
         if base_p95:
-            ax.axhline(P95_LIMIT * base_p95, color="red", ls="--", lw=0.8, label=f"{P95_LIMIT}× single-call p95")
+            ax.axhline(
+                P95_LIMIT * base_p95, color="red", ls="--", lw=0.8, label=f"{P95_LIMIT}× single-call p95"
+            )
         ax.set_xlabel("concurrent calls on one worker process")
         ax.set_ylabel("seconds")
         ax2 = ax.twinx()
@@ -398,7 +414,10 @@ run per level; levels stop after two consecutive failures.
 
 
 def run(options: RunOptions) -> BenchResult:
-    levels, meta = run_levels(options, QUICK_LEVELS if options.quick else LEVELS)
+    if options.quick:
+        levels, meta = run_levels(options, QUICK_LEVELS, min_turns=2, per_caller=1)
+    else:
+        levels, meta = run_levels(options, LEVELS)
     raw = {
         "quick_run": options.quick,
         "levels": [asdict(lv) for lv in levels],

@@ -122,7 +122,7 @@ def load_average() -> float:
 
 
 def first_sentence(text: str) -> str:
-    m = re.search(r"^.*?[.!?。！？](\s|$)", text.strip())
+    m = re.search(r"^.*?(?:[.!?](?:\s|$)|[。！？])", text.strip())
     return (m.group(0) if m else text).strip()
 
 
@@ -159,6 +159,14 @@ def trailing_silence_s(samples: np.ndarray, rate: int, threshold: float = 300.0)
     frames = samples[: n * win].reshape(n, win).astype(np.float64)
     loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > threshold)
     return 0.0 if loud.size == 0 else (samples.size - (int(loud[-1]) + 1) * win) / rate
+
+
+def sent_delay(caller: Any) -> float:
+    """Seconds of audio still queued in the caller's ``AudioSource`` when its last frame was handed
+    over: after a stall of the caller's event loop the pump catches up in a burst, and that audio
+    leaves the caller only this much later."""
+    source = caller._source
+    return float(source.queued_duration) if source is not None else 0.0
 
 
 def bench_caller() -> Any:
@@ -202,7 +210,8 @@ async def _sfu_turns(url: str, token: str, wavs: list[Path], turns: list[Turn]) 
             seen_text = set(caller.transcriptions)
             speech = load_48k(wav)
             # the end of the caller's speech: the last voiced sample, not the WAV's trailing quiet
-            ended = await caller.say(speech) - trailing_silence_s(speech, RATE)
+            ended = await caller.say(speech)
+            ended += sent_delay(caller) - trailing_silence_s(speech, RATE)
             try:
                 speaking_at = await caller.wait_state("speaking", within=60, after=ended)
                 await caller.wait_state("listening", within=120, after=speaking_at)
@@ -210,8 +219,8 @@ async def _sfu_turns(url: str, token: str, wavs: list[Path], turns: list[Turn]) 
                 progress(f"  turn {turn.index}: {exc}")
                 continue
             deadline = time.monotonic() + 3.0
-            while len(caller.metrics) == seen_metrics and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            while len(caller.metrics) == seen_metrics and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # the metrics packet follows the reply
             await asyncio.sleep(0.3)  # the last transcription streams
             first = caller.first_loud_after(ended, AUDIBLE_RMS)
             turn.caller_v2v = None if first is None else first - ended
@@ -543,7 +552,8 @@ phase {loads.get("sfu_before", 0):.1f} → {loads.get("sfu_after", 0):.1f}, stag
     c95 = summarize(caller_vals).p95 if caller_vals else None
     headline = [
         f"caller voice-to-voice (SFU): p50 {fmt_s(c50)}  p95 {fmt_s(c95)}  (n={len(caller_vals)})",
-        f"agent voice-to-voice (SFU run): p50 {_p(agent_v2v)}; no SFU (agent_worker call): p50 {_p(call_v2v)}",
+        f"agent voice-to-voice (SFU run): p50 {_p(agent_v2v)}; "
+        f"no SFU (agent_worker call): p50 {_p(call_v2v)}",
         f"stages p50 (agent): eou {_p([t.agent.get('end_of_utterance_delay') for t in turns])} "
         f"stt {_p([t.agent.get('transcription_delay') for t in turns])} "
         f"llm_ttft {_p([t.agent.get('llm_ttft') for t in turns])} "

@@ -78,7 +78,7 @@ def test_endpointing_quick(tmp_path: Path, docs_snapshot: bytes) -> None:
     assert "**(shipped)**" in body and "**Recommendation.**" in body
     assert "False ends by pause length" in body
     samples = raw["samples"]
-    assert len(samples) == 2 and {s["pause_s"] for s in samples} == {0.2, 1.0}
-    # Every sentence was heard as at least one user turn, and the turn that ended it was timed.
+    assert len(samples) == 1 and samples[0]["pause_s"] == 0.2
+    # The sentence was heard as a user turn, and the turn that ended it was timed.
     assert all(s["user_turns"] >= 1 for s in samples)
     assert any(s["eou_delay_s"] is not None and s["voice_to_voice_s"] is not None for s in samples)

@@ -64,16 +64,29 @@ def test_call_page_with_dev_sfu_and_scripted_agent(built: None) -> None:
     _node_tests(["e2e/fake-agent.test.mjs"], 400)
 
 
-@pytest.mark.browser
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_real_call_through_local_stack(built: None) -> None:
+@pytest.fixture(scope="module")
+def local_stack(built: None) -> Iterator[dict[str, str]]:
+    """The whole local stack on free ports, shared by the real calls (the language is per call)."""
     from tests.support import stack as stack_support
 
     settings = stack_support.stack_settings()
     with stack_support.running(settings, ["aws", "functions", "sfu", "agent", "web"]):
-        _node_tests(
-            ["e2e/call.test.mjs"],
-            500,
-            env={"STACK_WEB_URL": f"{settings.web_url}/", "STACK_TURN_TIMEOUT_MS": "120000"},
-        )
+        yield {"STACK_WEB_URL": f"{settings.web_url}/", "STACK_TURN_TIMEOUT_MS": "120000"}
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_real_call_through_local_stack(local_stack: dict[str, str]) -> None:
+    _node_tests(["e2e/call.test.mjs"], 500, env={**local_stack, "STACK_LANG": "en"})
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_real_call_in_chinese_through_local_stack(local_stack: dict[str, str]) -> None:
+    """espeak-ng (cmn-latn-pinyin) says 请给我一杯咖啡; both sides of the transcript must be Chinese."""
+    out = _node_tests(
+        ["e2e/call.test.mjs"], 500, env={**local_stack, "STACK_LANG": "zh", "STACK_SAY": "请给我一杯咖啡。"}
+    )
+    assert "agent reply:" in out, out[-3000:]

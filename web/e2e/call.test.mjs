@@ -2,7 +2,8 @@
 //   STACK_WEB_URL  page served by the stack, e.g. http://127.0.0.1:5173/ (required; skipped without it)
 //   STACK_API_URL  functions API, passed as ?api= (optional: otherwise the page's config.json / default)
 //   STACK_WAV      what the fake microphone says (optional: made with espeak-ng from STACK_SAY)
-//   STACK_SAY      sentence to synthesise and expect back from STT; STACK_LANG en|zh (default en)
+//   STACK_SAY      sentence to synthesise and expect back from STT; STACK_LANG en|zh (default en):
+//                  with zh both sides of the transcript must show Chinese text
 // Run: node --test e2e/call.test.mjs
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,13 +13,16 @@ import { callAndCheck, hangUpAndFindSession, recordPeerConnections } from './sce
 
 const WEB = process.env.STACK_WEB_URL;
 const LANG = process.env.STACK_LANG === 'zh' ? 'zh' : 'en';
-const SAY = process.env.STACK_SAY ?? (LANG === 'zh' ? '你好，今天天气怎么样？' : 'Hello there. What is the capital of France?');
+const SAY = process.env.STACK_SAY ?? (LANG === 'zh' ? '请给我一杯咖啡。' : 'Hello there. What is the capital of France?');
+// espeak-ng 1.51's plain "cmn" voice reads its own pinyin as English; "cmn-latn-pinyin" speaks Mandarin.
+const VOICE = LANG === 'zh' ? 'cmn-latn-pinyin' : 'en-us';
+const HAN = /\p{Script=Han}/u;
 
 /** espeak-ng -> 48 kHz mono 16-bit WAV with trailing silence, so the agent gets its turn before the file loops. */
 function makeWav() {
-  const raw = artifact('caller-raw.wav');
-  const wav = artifact('caller.wav');
-  execFileSync('espeak-ng', ['-v', LANG === 'zh' ? 'cmn' : 'en-us', '-s', '150', '-w', raw, SAY]);
+  const raw = artifact(`caller-${LANG}-raw.wav`);
+  const wav = artifact(`caller-${LANG}.wav`);
+  execFileSync('espeak-ng', ['-v', VOICE, '-s', '150', '-w', raw, SAY]);
   execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', wav, 'pad', '1', '10']);
   return wav;
 }
@@ -47,11 +51,32 @@ describe('a real call through the local stack', { skip: WEB ? false : 'STACK_WEB
     url.searchParams.set('lang', 'en');
     if (process.env.STACK_API_URL) url.searchParams.set('api', process.env.STACK_API_URL);
     const turnTimeoutMs = Number(process.env.STACK_TURN_TIMEOUT_MS ?? 90_000);
-    ({ room } = await callAndCheck(page, { url: url.toString(), language: LANG, words: expectedWords(), turnTimeoutMs }));
+    const prefix = LANG === 'zh' ? 'call-speaking-zh' : 'call';
+    let texts;
+    ({ room, ...texts } = await callAndCheck(page, { url: url.toString(), language: LANG, words: expectedWords(), turnTimeoutMs, prefix }));
+    console.log('transcript', JSON.stringify(texts));
+    if (LANG === 'zh') {
+      assert.match(texts.userText, HAN, 'the caller line is Chinese text');
+      // The reply (an agent line after the caller's), not just the greeting, must be Chinese.
+      const reply = await page
+        .waitForFunction(
+          (han) => {
+            const lis = [...document.querySelectorAll('[data-testid="transcript"] > li')];
+            const firstUser = lis.findIndex((li) => li.dataset.speaker === 'user');
+            const text = lis.slice(firstUser + 1).filter((li) => li.dataset.speaker === 'agent').map((li) => li.querySelector('.text')?.textContent ?? '').join(' ');
+            return firstUser !== -1 && new RegExp(han, 'u').test(text) && text;
+          },
+          HAN.source,
+          { timeout: 30_000, polling: 250 },
+        )
+        .then((h) => h.jsonValue())
+        .catch(() => assert.fail(`no Chinese agent reply after the caller's line: ${JSON.stringify(texts)}`));
+      console.log('agent reply:', reply);
+    }
   });
 
   it('the session then appears on the analytics page', async () => {
     assert.ok(room, 'a room from the call test');
-    await hangUpAndFindSession(page, room);
+    await hangUpAndFindSession(page, room, { prefix: LANG === 'zh' ? 'analytics-speaking-zh' : 'analytics' });
   });
 });

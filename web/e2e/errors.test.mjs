@@ -96,6 +96,35 @@ describe('call page error states', () => {
       await denied.close();
     }
   });
+
+  it('no microphone at all is reported (en and zh) before any token is requested', async (t) => {
+    // Permission granted, but no fake capture device: only the machine's real ones remain.
+    const noMic = await launchBrowser({ fakeDevice: false });
+    try {
+      const before = api.requests.length;
+      const page = await noMic.newPage();
+      await page.goto(`${web.url}?lang=en&api=${encodeURIComponent(api.url)}`);
+      const inputs = await page.evaluate(async () =>
+        (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'audioinput').length,
+      );
+      if (inputs > 0) {
+        t.skip(`this machine has ${inputs} real audio input(s)`);
+        return;
+      }
+      await joinCall(page, { name: 'NoDevice' });
+      const box = page.getByTestId('call-error');
+      await box.waitFor({ timeout: 15_000 });
+      assert.equal(await box.getAttribute('data-error-key'), 'error.micMissing');
+      assert.match(await box.innerText(), /No microphone was found/);
+      await page.screenshot({ path: artifact('call-error-no-mic-en.png'), fullPage: true });
+      await page.getByRole('group', { name: /Interface language/ }).getByRole('button', { name: '中文' }).click();
+      assert.match(await box.innerText(), /未找到麦克风/);
+      await page.screenshot({ path: artifact('call-error-no-mic-zh.png'), fullPage: true });
+      assert.equal(api.requests.length, before, 'no token requested without a microphone');
+    } finally {
+      await noMic.close();
+    }
+  });
 });
 
 describe('runtime configuration', () => {

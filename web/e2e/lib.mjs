@@ -18,8 +18,11 @@ export function artifact(name) {
 
 export const chromiumPath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-headless-shell'].find((p) => existsSync(p));
 
-/** Launch headless Chromium with a fake microphone. `wav` plays as the microphone when given. */
-export async function launchBrowser({ wav, fakeUi = true } = {}) {
+/**
+ * Launch headless Chromium with a fake microphone. `wav` plays as the microphone when given.
+ * `fakeDevice: false` leaves only the machine's real capture devices (none on a headless server).
+ */
+export async function launchBrowser({ wav, fakeUi = true, fakeDevice = true } = {}) {
   if (!chromiumPath) throw new Error('Chromium not found: apt-get install chromium');
   const args = [
     '--no-sandbox',
@@ -30,8 +33,8 @@ export async function launchBrowser({ wav, fakeUi = true } = {}) {
     '--disable-component-update',
     '--disable-sync',
     '--autoplay-policy=no-user-gesture-required',
-    '--use-fake-device-for-media-stream',
   ];
+  if (fakeDevice) args.push('--use-fake-device-for-media-stream');
   // Without the fake UI flag headless Chromium answers the permission prompt with "denied".
   if (fakeUi) args.push('--use-fake-ui-for-media-stream');
   if (wav) args.push(`--use-file-for-fake-audio-capture=${wav}`);

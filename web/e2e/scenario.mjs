@@ -67,12 +67,12 @@ export async function playedRms(page, ms) {
   }, ms);
 }
 
-const userText = () =>
-  [...document.querySelectorAll('[data-speaker="user"] .text')].map((e) => e.textContent.toLowerCase()).join(' ');
+const spokenText = (speaker) =>
+  [...document.querySelectorAll(`[data-speaker="${speaker}"] .text`)].map((e) => e.textContent.toLowerCase()).join(' ');
 
 /**
  * Join and hold one turn. `words`: at least one must appear in the caller's transcript.
- * Returns the room (session id). Leaves the call up; screenshots `${prefix}-en.png` / `-zh.png`.
+ * Returns the room (session id) and both sides' text. Leaves the call up; screenshots `${prefix}-en.png` / `-zh.png`.
  */
 export async function callAndCheck(page, { url, language = 'en', words, turnTimeoutMs = 90_000, prefix = 'call' }) {
   await page.goto(url);
@@ -157,7 +157,7 @@ export async function callAndCheck(page, { url, language = 'en', words, turnTime
   await page.getByRole('button', { name: '挂断' }).waitFor();
   await page.screenshot({ path: artifact(`${prefix}-zh.png`), fullPage: true });
   await page.getByRole('group', { name: /界面语言/ }).getByRole('button', { name: 'English' }).click();
-  return { room, userText: await page.evaluate(userText) };
+  return { room, userText: await page.evaluate(spokenText, 'user'), agentText: await page.evaluate(spokenText, 'agent') };
 }
 
 /** The analytics list once it has settled (not "loading"): fails at once on an error state. */
