@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from livekit import rtc
-from livekit.agents.voice import io
+from livekit.agents.voice import TranscriptSynchronizer, io
 
 from agent_worker.audio_files import SAMPLE_RATE, read_mono_pcm16, write_wav
 from agent_worker.providers.offline import prewarm_local
@@ -140,12 +140,15 @@ async def run_call(
     audio_in = PacedFileInput(samples)
     audio_out = MemoryPlayoutOutput()
     session.input.audio = audio_in
-    session.output.audio = audio_out
-    session.output.transcription = None
+    # The synchronizer aligns the reply text to playout, so an interrupted reply is kept in the
+    # context as only the words already "played", exactly as RoomIO does in a room.
+    sync = TranscriptSynchronizer(next_in_chain_audio=audio_out, next_in_chain_text=None)
+    session.output.audio = sync.audio_output
+    session.output.transcription = sync.text_output
 
     def show(event: SessionEvent) -> None:
         if isinstance(event, TranscriptItem):
-            printer(f"{event.role}: {event.text}")
+            printer(f"{event.role}{' (interrupted)' if event.interrupted else ''}: {event.text}")
         elif isinstance(event, TurnMetrics):
             printer(format_metrics(event))
 

@@ -20,9 +20,7 @@ pytestmark = pytest.mark.slow
     ("lang", "said", "keys"),
     [("en", "What is the capital of France", ["capital", "france"]), ("zh", "请给我一杯咖啡", ["咖啡"])],
 )
-def test_local_call_hears_answers_and_speaks(
-    tmp_path: Path, lang: str, said: str, keys: list[str]
-) -> None:
+def test_local_call_hears_answers_and_speaks(tmp_path: Path, lang: str, said: str, keys: list[str]) -> None:
     wav = speak(said, lang, tmp_path / "caller.wav")
     out = tmp_path / "reply.wav"
     proc = subprocess.run(
