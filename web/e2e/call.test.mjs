@@ -57,14 +57,15 @@ describe('a real call through the local stack', { skip: WEB ? false : 'STACK_WEB
     console.log('transcript', JSON.stringify(texts));
     if (LANG === 'zh') {
       assert.match(texts.userText, HAN, 'the caller line is Chinese text');
-      // The reply (an agent line after the caller's), not just the greeting, must be Chinese.
+      // The reply to the Chinese caller line (not just the greeting) must be Chinese too.
       const reply = await page
         .waitForFunction(
           (han) => {
+            const isHan = (li) => new RegExp(han, 'u').test(li.querySelector('.text')?.textContent ?? '');
             const lis = [...document.querySelectorAll('[data-testid="transcript"] > li')];
-            const firstUser = lis.findIndex((li) => li.dataset.speaker === 'user');
-            const text = lis.slice(firstUser + 1).filter((li) => li.dataset.speaker === 'agent').map((li) => li.querySelector('.text')?.textContent ?? '').join(' ');
-            return firstUser !== -1 && new RegExp(han, 'u').test(text) && text;
+            const said = lis.findIndex((li) => li.dataset.speaker === 'user' && isHan(li));
+            const answer = lis.slice(said + 1).find((li) => li.dataset.speaker === 'agent' && isHan(li));
+            return said !== -1 && answer ? answer.querySelector('.text').textContent : false;
           },
           HAN.source,
           { timeout: 30_000, polling: 250 },

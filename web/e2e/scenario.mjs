@@ -108,6 +108,8 @@ export async function callAndCheck(page, { url, language = 'en', words, turnTime
       .join(' ');
     return words.some((w) => user.includes(w));
   }, words, { timeout: turnTimeoutMs, polling: 250 });
+  // States from here on belong to the reply (the greeting's 'speaking' came earlier).
+  const mark = await page.evaluate(() => window.__states.length - 1);
   // The fake microphone loops its file; mute now so the reply is not interrupted by the next loop.
   await page.getByRole('button', { name: /^(Mute microphone|麦克风静音)$/ }).click();
   await page.getByRole('button', { name: /^(Unmute microphone|取消麦克风静音)$/ }).waitFor({ timeout: 5000 });
@@ -115,7 +117,7 @@ export async function callAndCheck(page, { url, language = 'en', words, turnTime
   // Audio: inbound packets/energy grow while the agent speaks, and the <audio> output is not silent.
   const before = await inboundAudio(page);
   await page
-    .waitForFunction(() => window.__states.includes('speaking'), null, { timeout: turnTimeoutMs })
+    .waitForFunction((mark) => window.__states.slice(mark).includes('speaking'), mark, { timeout: turnTimeoutMs })
     .catch(async (err) => {
       await page.screenshot({ path: artifact(`${prefix}-failure.png`), fullPage: true });
       throw new Error(`agent never speaking; states ${JSON.stringify(await page.evaluate(() => window.__states))}: ${err}`);
