@@ -103,6 +103,9 @@ def worker(s: StackSettings) -> Service:
     env = base_env(s)
     env.setdefault("TELEMETRY_SPOOL_DIR", str(ROOT / "var" / "telemetry-spool"))
     env["WORKER_HTTP_PORT"] = str(s.worker_http_port)
+    # On one machine the worker shares the CPU with the SFU, the browser and the models themselves:
+    # refusing calls above 70% load (the production default) would leave the caller waiting.
+    env.setdefault("LOAD_THRESHOLD", "1.0")
     return Service(
         "agent", [sys.executable, "-m", "agent_worker", "start"], env, ROOT, ready_log=r"registered worker"
     )

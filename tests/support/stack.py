@@ -35,7 +35,7 @@ def stack_settings(**overrides: object) -> StackSettings:
 @contextmanager
 def running(
     settings: StackSettings, names: list[str], quiet: bool = True, env: dict[str, str] | None = None
-) -> Iterator[dict[str, Service]]:
+) -> Iterator[tuple[dict[str, Service], Supervisor]]:
     """Start the named services in order (aws, functions, sfu, agent, web); stop them all afterwards."""
     makers = {
         "aws": services.local_aws,
