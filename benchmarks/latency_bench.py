@@ -11,8 +11,9 @@ A. **Through the SFU.** The dev SFU and the agent worker (``python -m agent_work
 B. **Each stage alone** in this process on the same inputs: Whisper on the same WAV, LLM time to first
    token on the same context (instructions + the transcript of phase A up to that turn + the reply
    language hint), espeak-ng on the first sentence of the same reply.
-C. **No SFU**: each question through ``python -m agent_worker call`` (one process per turn; models are
-   loaded before the audio starts), the agent's voice-to-voice from its printed metrics.
+C. **No SFU**: each question through ``agent_worker.wav_call.run_call``, the code of
+   ``python -m agent_worker call`` (one child process, models loaded once, a fresh conversation per
+   question), the agent's own metrics of the turn.
 
 The functions API is not started: the worker's telemetry is switched off (``FUNCTIONS_API_URL=``) so
 serverless-offline's per-request Python processes do not compete for the two cores.
@@ -32,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -95,6 +96,16 @@ class Turn:
         v2v = self.agent.get("voice_to_voice")
         return None if self.caller_v2v is None or v2v is None else self.caller_v2v - v2v
 
+    @property
+    def agent_rest(self) -> float | None:
+        """Agent voice-to-voice not in its stage metrics: from the first token to a whole first
+        sentence for the TTS, and scheduling between the stages."""
+        keys = ("voice_to_voice", "end_of_utterance_delay", "llm_ttft", "tts_ttfb")
+        v2v, eou, ttft, ttfb = (self.agent.get(k) for k in keys)
+        if v2v is None or eou is None or ttft is None or ttfb is None:
+            return None
+        return v2v - eou - ttft - ttfb
+
     def alone_sum(self, endpointing: float) -> float | None:
         parts = (self.stt_alone, self.llm_ttft_alone, self.tts_ttfb_alone)
         return None if any(p is None for p in parts) else endpointing + sum(p for p in parts if p)
@@ -106,7 +117,7 @@ class Turn:
 def worker_defaults() -> dict[str, Any]:
     from agent_worker.settings import WorkerSettings
 
-    s = WorkerSettings(_env_file=None)  # type: ignore[call-arg]
+    s = WorkerSettings(_env_file=None)
     return {
         "min_endpointing_delay": s.min_endpointing_delay,
         "vad_min_silence_duration": s.vad_min_silence_duration,
@@ -252,7 +263,8 @@ def phase_sfu(options: RunOptions, wavs: list[Path], turns: list[Turn]) -> dict[
 
     settings = stack_support.stack_settings(with_web=False)
     load_before = load_average()
-    with stack_support.running(settings, ["sfu", "agent"], env=bench_env(options.work_dir)) as (svcs, _sup):
+    with stack_support.running(settings, ["sfu", "agent"], env=bench_env(options.work_dir)) as started:
+        svcs = cast(Any, started)[0]  # running() yields (services, supervisor)
         agent_pid = svcs["agent"].proc.pid if svcs["agent"].proc else None
         time.sleep(3.0)  # the idle job process finishes prewarming its models
         token = dispatch_token(
@@ -278,7 +290,7 @@ async def _stages_alone(wavs: list[Path], turns: list[Turn], repeats: int) -> No
     from agent_worker.settings import WorkerSettings
     from tests.support.audio import read_wav
 
-    s = WorkerSettings(_env_file=None)  # type: ignore[call-arg]
+    s = WorkerSettings(_env_file=None)
     mode = "auto" if s.language_mode == "bilingual" else "en"
     stt = LocalSTT(model_path=s.local_stt_model, language=mode, threads=s.local_threads)  # type: ignore[arg-type]
     lm = LocalLLM(model_path=s.local_llm_model, max_tokens=s.max_reply_tokens, threads=s.local_threads)
@@ -302,7 +314,14 @@ async def _stages_alone(wavs: list[Path], turns: list[Turn], repeats: int) -> No
         ctx.add_message(role="user", content=user_text)
         hinted = with_reply_language(bounded_context(ctx, s.memory_turns), "en")
         llm_runs = []
+        llama, llama_lock = lm.load()
+        with llama_lock:
+            # each repeat starts from the same KV cache (the previous turn's prompt), as the agent's
+            # did: without this the 2nd and 3rd runs would find the whole prompt already evaluated
+            kv_state = llama.save_state()
         for _ in range(repeats):
+            with llama_lock:
+                llama.load_state(kv_state)
             t0 = time.perf_counter()
             async with lm.chat(chat_ctx=hinted) as stream:
                 async for chunk in stream:
@@ -329,52 +348,47 @@ async def _stages_alone(wavs: list[Path], turns: list[Turn], repeats: int) -> No
 
 # ---- phase C: no SFU ---------------------------------------------------------------------------------------
 
-_METRICS_LINE = re.compile(r"(\w+)=(n/a|[0-9.]+)s?")
-
-
-def parse_metrics_line(out: str) -> dict[str, float | None]:
-    """The last ``metrics: …`` line printed by ``python -m agent_worker call``."""
-    lines = [ln for ln in out.splitlines() if ln.startswith("metrics:")]
-    if not lines:
-        return {}
-    found = dict(_METRICS_LINE.findall(lines[-1]))
-    mapping = {"stt": "transcription_delay"}
-    result: dict[str, float | None] = {}
-    for key, value in found.items():
-        if key == "turn":
-            continue
-        result[mapping.get(key, key)] = None if value == "n/a" else float(value)
-    return result
-
 
 def phase_no_sfu(options: RunOptions, wavs: list[Path], turns: list[Turn]) -> None:
+    """One child process runs ``agent_worker.wav_call.run_call`` — what ``python -m agent_worker call``
+    runs — once per question, in order: the models load once (a process per turn spent ~15 s of the
+    budget on imports and loading; the call command prewarms before the audio starts anyway)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **bench_env(options.work_dir)}
-    for turn, wav in zip(turns, wavs, strict=True):
-        out = options.work_dir / f"reply{turn.index}.wav"
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agent_worker",
-                "call",
-                "--in",
-                str(wav),
-                "--out",
-                str(out),
-                "--lang",
-                "en",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
+    out_json = options.work_dir / "no_sfu.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.latency_bench", str(out_json), *map(str, wavs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60 * len(wavs) + 120,
+    )
+    results = json.loads(out_json.read_text()) if out_json.exists() else []
+    if proc.returncode != 0:
+        progress(f"  no-SFU runner exited {proc.returncode}: {proc.stderr[-1500:]}")
+    for turn, metrics in zip(turns, results, strict=False):
+        turn.call_agent = metrics
+        progress(f"  turn {turn.index} no SFU: v2v {fmt_s(metrics.get('voice_to_voice'))}")
+
+
+def _call_each(out_json: Path, wavs: list[Path]) -> None:
+    """Child process of ``phase_no_sfu``: each WAV through ``run_call``, metrics of its last turn."""
+    import logging
+
+    from agent_worker.settings import WorkerSettings
+    from agent_worker.wav_call import run_call
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("livekit.agents").setLevel(logging.ERROR)
+    settings = WorkerSettings()
+    results: list[dict[str, float | None]] = []
+    for i, wav in enumerate(wavs):
+        result = asyncio.run(
+            run_call(settings, wav, out_json.with_name(f"reply{i}.wav"), "en", printer=lambda _l: None)
         )
-        turn.call_agent = parse_metrics_line(proc.stdout)
-        progress(
-            f"  turn {turn.index} no SFU: exit {proc.returncode} "
-            f"v2v {fmt_s(turn.call_agent.get('voice_to_voice'))}"
-        )
+        last = result.turns[-1].model_dump() if result.turns else {}
+        results.append({k: last.get(k) for k in METRIC_KEYS})
+        out_json.write_text(json.dumps(results))
 
 
 # ---- the report -----------------------------------------------------------------------------------------
@@ -475,6 +489,13 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
                 _p([t.call_agent.get("tts_ttfb") for t in turns]),
             ],
             [
+                "rest of the agent's voice-to-voice (first token → first sentence, scheduling)",
+                _p([t.agent_rest for t in turns]),
+                _p([t.agent_rest for t in turns], "p95"),
+                "–",
+                "–",
+            ],
+            [
                 "SFU transit both ways (caller − agent voice-to-voice)",
                 _p([t.transit for t in turns]),
                 _p([t.transit for t in turns], "p95"),
@@ -541,8 +562,9 @@ agent plus agent → SFU → caller, including the WebRTC jitter buffers). The s
 in the benchmark process after the stack is stopped, each the median of {raw.get("repeats", 1)} runs per
 turn: Whisper on the same WAV, LLM time to first token on the same context (instructions, the
 transcript of the SFU run so far, the reply-language hint), espeak-ng on the first sentence of the
-same reply. The no-SFU figures run each question through `python -m agent_worker call`, one process
-per turn (a fresh conversation each). Each figure is one run of {len(turns)} turns (p50/p95 over the
+same reply. The no-SFU figures run each question through `agent_worker.wav_call.run_call` (what
+`python -m agent_worker call` runs; one child process, models loaded once, a fresh conversation per
+question). Each figure is one run of {len(turns)} turns (p50/p95 over the
 turns); the whole run did not fit in the 15-minute budget more than once. 1-min load average: SFU
 phase {loads.get("sfu_before", 0):.1f} → {loads.get("sfu_after", 0):.1f}, stages alone
 {loads.get("alone_before", 0):.1f}, no-SFU phase {loads.get("call_before", 0):.1f} →
@@ -578,6 +600,9 @@ phase {loads.get("sfu_before", 0):.1f} → {loads.get("sfu_after", 0):.1f}, stag
             vals = np.array([t.agent.get(key) or 0.0 for t in turns])
             ax.bar(xs, vals, bottom=bottom, color=color, label=label)
             bottom += vals
+        rest = np.array([max(t.agent_rest or 0.0, 0.0) for t in turns])
+        ax.bar(xs, rest, bottom=bottom, color="#e5c494", label="rest of the agent's time (see table)")
+        bottom += rest
         transit = np.array([max(t.transit or 0.0, 0.0) for t in turns])
         ax.bar(xs, transit, bottom=bottom, color="#bbbbbb", label="SFU transit (caller − agent)")
         ax.plot(xs, [t.caller_v2v or np.nan for t in turns], "k.", label="caller voice-to-voice")
@@ -644,3 +669,7 @@ def run(options: RunOptions) -> BenchResult:
     }
     json.dumps(raw)  # JSON-able, for --render-only
     return from_raw(raw)
+
+
+if __name__ == "__main__":
+    _call_each(Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]])

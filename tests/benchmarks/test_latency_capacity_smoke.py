@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.capacity_bench import Level, longest_quiet_inside
 from benchmarks.capacity_bench import from_raw as capacity_from_raw
-from benchmarks.latency_bench import Turn, first_sentence, parse_metrics_line, trailing_silence_s
+from benchmarks.latency_bench import Turn, first_sentence, trailing_silence_s
 from benchmarks.latency_bench import from_raw as latency_from_raw
 from benchmarks.report import DOCS_DIR, markers
 
@@ -36,22 +36,6 @@ def test_longest_quiet_inside_a_reply_ignores_the_quiet_around_it() -> None:
     timed = [(i * 0.01, f) for i, f in enumerate(frames)]
     assert longest_quiet_inside(timed) == pytest.approx(0.20)
     assert longest_quiet_inside(timed[:40]) == 0.0  # one loud stretch: no gap inside
-
-
-def test_metrics_line_of_the_call_command_is_parsed() -> None:
-    out = (
-        "user: hello\nagent: hi there\n"
-        "metrics: turn=1 end_of_utterance_delay=0.912s stt=0.801s llm_ttft=0.250s tts_ttfb=n/a "
-        "voice_to_voice=1.420s\n"
-    )
-    assert parse_metrics_line(out) == {
-        "end_of_utterance_delay": 0.912,
-        "transcription_delay": 0.801,
-        "llm_ttft": 0.25,
-        "tts_ttfb": None,
-        "voice_to_voice": 1.42,
-    }
-    assert parse_metrics_line("no speech heard\n") == {}
 
 
 def test_first_sentence_in_both_scripts() -> None:

@@ -33,9 +33,12 @@ class _Options:
 
 
 def to_messages(chat_ctx: ChatContext) -> list[dict[str, str]]:
-    """Plain role/content messages for a chat template: the system and developer texts are merged
-    into one leading system message (small models' templates expect at most one), tool items and
-    non-text content are left out (the local model is not given tools)."""
+    """Plain role/content messages for a chat template (small models' templates expect at most one
+    system message, first): system and developer texts before the conversation form the leading
+    system message; one that comes later (a per-turn hint such as the reply language) is appended to
+    the user turn before it. The leading system message therefore stays the same from turn to turn,
+    so llama.cpp reuses the evaluated prompt prefix (instructions and history) instead of evaluating
+    it all again. Tool items and non-text content are left out (the local model has no tools)."""
     system: list[str] = []
     turns: list[dict[str, str]] = []
     for item in chat_ctx.items:
@@ -45,7 +48,10 @@ def to_messages(chat_ctx: ChatContext) -> list[dict[str, str]]:
         if not text:
             continue
         if item.role in ("system", "developer"):
-            system.append(text)
+            if turns and turns[-1]["role"] == "user":
+                turns[-1]["content"] += "\n\n" + text
+            else:
+                system.append(text)
         elif turns and turns[-1]["role"] == item.role:
             turns[-1]["content"] += "\n" + text  # templates want user/assistant to alternate
         else:

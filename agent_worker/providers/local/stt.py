@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from livekit import rtc
@@ -82,6 +83,7 @@ class LocalSTT(stt.STT):
             models.check_whisper_dir(model_path)  # a bad setting fails at start-up, not mid-call
         self._model_lock = threading.Lock()  # one transcription at a time per model
         self._warm_thread: threading.Thread | None = None
+        self._decode_options: dict[str, Any] = {}  # per language, see _decode_zh_or_en
 
     @property
     def model(self) -> str:
@@ -107,43 +109,75 @@ class LocalSTT(stt.STT):
 
     def _warm_up(self) -> None:
         with contextlib.suppress(Exception):  # a real failure resurfaces on the first recognition
-            self._transcribe(np.zeros(_WHISPER_RATE // 2, dtype=np.float32), "en")
+            # the path calls will take (auto: the zh/en choice too), so its options are built here
+            lang = None if self._opts.language == "auto" else self._opts.language
+            self._transcribe(np.zeros(_WHISPER_RATE // 2, dtype=np.float32), lang)
 
     def _transcribe(self, audio: np.ndarray, language: str | None) -> tuple[str, str, float]:
         model = self.load()
-        if language is None:
-            language = self._detect_zh_or_en(model, audio)
-        prompt = self._opts.zh_prompt if language == "zh" else None
         with self._model_lock:
-            segments, info = model.transcribe(
-                audio,
-                language=language,
-                beam_size=self._opts.beam_size,
-                temperature=0.0,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                vad_filter=False,  # the session's VAD already cut the utterance
-                initial_prompt=prompt,
-                no_repeat_ngram_size=3,  # robotic speech can trap the decoder in a loop ("粥粥粥…")
-                max_new_tokens=self._opts.max_new_tokens,
-            )
+            if language is None:
+                language, segments = self._decode_zh_or_en(model, audio)
+            else:
+                segments, _info = model.transcribe(audio, language=language, **self._decode_kwargs(language))
             texts, logprobs = [], []
             for seg in segments:
                 texts.append(seg.text)
                 logprobs.append(seg.avg_logprob)
         text = "".join(texts).strip()
+        prompt = self._prompt_for(language)
         if prompt and text and text in prompt:
             text = ""  # Whisper echoing its prompt on unclear audio: nothing was recognised
         confidence = float(np.exp(np.mean(logprobs))) if logprobs else 0.0
-        return text, info.language, confidence
+        return text, language, confidence
 
-    def _detect_zh_or_en(self, model: WhisperModel, audio: np.ndarray) -> str:
-        """Mandarin or English, whichever Whisper finds likelier: free detection mislabels short
-        Mandarin as Thai or Cantonese, but the caller speaks one of our two languages."""
-        with self._model_lock:
-            _lang, _prob, all_probs = model.detect_language(audio)
-        probs = dict(all_probs)
-        return "zh" if probs.get("zh", 0.0) >= probs.get("en", 0.0) else "en"
+    def _prompt_for(self, language: str) -> str | None:
+        return self._opts.zh_prompt if language == "zh" else None
+
+    def _decode_kwargs(self, language: str) -> dict[str, Any]:
+        return {
+            "beam_size": self._opts.beam_size,
+            "temperature": 0.0,
+            "condition_on_previous_text": False,
+            "without_timestamps": True,
+            "vad_filter": False,  # the session's VAD already cut the utterance
+            "initial_prompt": self._prompt_for(language),
+            "no_repeat_ngram_size": 3,  # robotic speech can trap the decoder in a loop ("粥粥粥…")
+            "max_new_tokens": self._opts.max_new_tokens,
+        }
+
+    def _decode_zh_or_en(self, model: WhisperModel, audio: np.ndarray) -> tuple[str, Iterable[Any]]:
+        """Mandarin or English, whichever Whisper finds likelier (free detection mislabels short
+        Mandarin as Thai or Cantonese, but the caller speaks one of our two languages), then the
+        transcription in that language — from ONE encoder pass: the language scores are read from the
+        same encoder output the decoder then uses. ``model.detect_language`` followed by
+        ``model.transcribe`` computed the features and ran the encoder twice: recognition took about
+        twice as long (docs/benchmarks.md, latency section)."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        features = model.feature_extractor(audio)
+        # the first window exactly as WhisperModel.generate_segments cuts it, so it can take our output
+        frames = min(model.feature_extractor.nb_max_frames, features.shape[-1] - 1)
+        encoded = model.encode(pad_or_trim(features[:, :frames]))
+        scores = dict(model.model.detect_language(encoded)[0])
+        language = "zh" if scores.get("<|zh|>", 0.0) >= scores.get("<|en|>", 0.0) else "en"
+        if language not in self._decode_options:
+            # transcribe() returns its options before decoding anything (its segments are a lazy
+            # generator): exactly the options a direct call with this language would use
+            _segments, info = model.transcribe(
+                np.zeros(_WHISPER_RATE // 10, dtype=np.float32),
+                language=language,
+                **self._decode_kwargs(language),
+            )
+            self._decode_options[language] = info.transcription_options
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
+        )
+        segments = model.generate_segments(
+            features, tokenizer, self._decode_options[language], False, encoded
+        )
+        return language, segments
 
     async def _recognize_impl(
         self,
