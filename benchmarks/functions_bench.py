@@ -23,7 +23,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,50 +85,13 @@ QUICK = Plan(
 )
 
 
+from tests.functions.lambda_events import FakeContext, http_event  # noqa: E402
+
 # ---- API Gateway HTTP API (payload 2.0) events ----------------------------------------------------------
 
 
-@dataclass
-class BenchContext:
-    """The LambdaContext attributes Powertools reads."""
-
-    function_name: str = "voicecall-bench"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:voicecall-bench"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def http_event(method: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {k.lower(): v for k, v in headers.items()},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "benchmarks",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "body": body.decode(),
-        "isBase64Encoded": False,
-    }
+# The same API Gateway HTTP API (payload 2.0) events and Lambda context the function tests use.
+BenchContext = FakeContext
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
