@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import pkgutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -85,6 +84,7 @@ QUICK = Plan(
 )
 
 
+from infra.local_aws.serving import serverless_offline  # noqa: E402
 from tests.functions.lambda_events import FakeContext, http_event  # noqa: E402
 
 # ---- API Gateway HTTP API (payload 2.0) events ----------------------------------------------------------
@@ -383,45 +383,6 @@ def ingest_in_process(aws_url: str, batch_size: int, plan: Plan) -> Throughput:
         latencies,
         len(batches) * batch_size,
     )
-
-
-@contextlib.contextmanager
-def serverless_offline(aws_url: str, log_path: Path) -> Iterator[str]:
-    port, lambda_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": aws_url,
-        "FUNCTIONS_PORT": str(port),
-        "FUNCTIONS_LAMBDA_PORT": str(lambda_port),
-    }
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(REPO_ROOT / "infra/local_aws/serve_functions.sh")],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("serverless-offline did not start:\n" + log_path.read_text()[-3000:])
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=30)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
 
 
 def offline_token_latency(client: httpx.Client, plan: Plan) -> LatencyRuns:

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,57 +14,19 @@ from livekit.api import TokenVerifier
 
 from functions.models.signing import signed_headers
 from infra.local_aws import LocalAws
+from infra.local_aws.serving import serverless_offline
 from infra.local_aws.tables import ensure_node_modules
 from tests.functions.helpers import SETTINGS, webhook_auth, webhook_body
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def functions_url(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ensure_node_modules(ROOT)
-    port, lambda_port = _free_port(), _free_port()
     log = tmp_path_factory.mktemp("offline") / "serverless-offline.log"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": local_aws.url,
-        "FUNCTIONS_PORT": str(port),
-        "FUNCTIONS_LAMBDA_PORT": str(lambda_port),
-    }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(ROOT / "infra/local_aws/serve_functions.sh")],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=20)
-                break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("serverless-offline did not start:\n" + log.read_text())
+    with serverless_offline(local_aws.url, log, timeout_s=90) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_token_events_and_session_over_http(functions_url: str) -> None:
