@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -27,6 +29,7 @@ def _load_settings() -> WorkerSettings:
 
 def _call(argv: list[str]) -> int:
     from agent_worker.audio_files import AudioFileError
+    from agent_worker.local_server import LocalServerError
     from agent_worker.wav_call import run_call
 
     parser = argparse.ArgumentParser(
@@ -40,23 +43,53 @@ def _call(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The file sink has no pause and no request ids; livekit's notices about that are noise here.
     logging.getLogger("livekit.agents").setLevel(logging.ERROR)
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     try:
-        result = asyncio.run(
-            run_call(
-                settings,
-                args.in_path,
-                args.out_path,
-                args.lang or settings.default_language,
-                printer=lambda line: print(line, flush=True),
+        with _model_server(settings, progress) as ready:
+            result = asyncio.run(
+                run_call(
+                    ready,
+                    args.in_path,
+                    args.out_path,
+                    args.lang or ready.default_language,
+                    printer=lambda line: print(line, flush=True),
+                )
             )
-        )
     except AudioFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except LocalServerError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     if not result.heard_speech:
         print("no speech heard", flush=True)
         return EXIT_NO_SPEECH
     return 0
+
+
+@contextlib.contextmanager
+def _model_server(settings: WorkerSettings, progress: Callable[[str], None]) -> Iterator[WorkerSettings]:
+    """The local model server when a stage uses it (``call`` starts one if none runs)."""
+    from agent_worker.local_server import local_server_for
+    from agent_worker.providers import uses_local_server
+
+    if not uses_local_server(settings):
+        yield settings
+        return
+    with local_server_for(settings, progress) as ready:
+        yield ready
+
+
+def _require_local_server(settings: WorkerSettings) -> None:
+    from agent_worker.local_server import check_local_server
+    from agent_worker.providers import uses_local_server
+
+    if uses_local_server(settings) and (problem := check_local_server(settings)) is not None:
+        print(f"configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
 
 
 def _flush_spool() -> int:
@@ -87,6 +120,8 @@ def main() -> int:
     if argv and argv[0] == "flush-spool":
         return _flush_spool()
     settings = _load_settings()
+    if argv and argv[0] in ("start", "dev", "connect", "console"):
+        _require_local_server(settings)
     from livekit.agents import cli
 
     from agent_worker.room_entry import build_server

@@ -1,25 +1,54 @@
-"""The LiveKit job: one ``AgentSession`` per dispatched room, reporting to the functions API."""
+"""The LiveKit job: one ``AgentSession`` per dispatched room, reporting to the functions API.
+
+A call belongs to its caller (docs/security.md): before accepting a dispatched job the worker claims the
+call from the functions API, which refuses a call that /token never started, one that has ended and one
+another job already runs; the agent then listens to the caller's identity only. A call ends when the
+caller leaves, after a silence (CALLER_IDLE_TIMEOUT) or at its maximum length (MAX_CALL_DURATION) with a
+short goodbye, or on an agent error; the reason is the session log's ``session_ended.reason``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess
+import httpx
+from livekit import rtc
+from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, JobRequest
+from livekit.agents.voice.events import CloseEvent, CloseReason, UserStateChangedEvent
+from livekit.agents.voice.room_io import RoomOptions
 
 from agent_worker.providers import build_vad
-from agent_worker.providers.offline import prewarm_local
 from agent_worker.session import new_call
-from agent_worker.settings import WorkerSettings, get_settings
+from agent_worker.settings import Language, WorkerSettings, get_settings
 from agent_worker.telemetry import SessionLog, SessionLogSender, Spool, new_event_id, now_utc
 from agent_worker.turns import TurnTracker
 from functions.models.dispatch import AgentDispatchMetadata
 from functions.models.session_log import SessionEnded, SessionEvent, SessionStarted, TurnMetrics
+from functions.models.signing import signed_headers
 
 logger = logging.getLogger("voicecall.agent")
 
 METRICS_TOPIC = "voicecall.metrics"
+
+EndReason = Literal["caller left", "caller idle", "max length", "agent error", "room closed"]
+
+GOODBYES: dict[str, dict[Language, str]] = {
+    "caller idle": {
+        "en": "It seems you have stepped away, so I will end the call now. Goodbye!",
+        "zh": "您好像暂时离开了，我先结束通话。再见！",
+    },
+    "max length": {
+        "en": "We have reached the time limit for this call. Thank you for calling, goodbye!",
+        "zh": "本次通话已到时长上限。感谢您的来电，再见！",
+    },
+}
 
 
 def session_log_for(settings: WorkerSettings, session_id: str) -> SessionLog:
@@ -38,10 +67,82 @@ def session_log_for(settings: WorkerSettings, session_id: str) -> SessionLog:
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Runs once per job process before any call: models are loaded here, not while a caller waits."""
+    """Runs once per job process before any call (the models themselves live in the model server)."""
+    build_vad(get_settings())
+
+
+# ---------- the job request: one agent per call, none for a call that has ended ----------
+
+
+class ClaimRefused(Exception):
+    """The functions API refused the call to this job (unknown, finished, claimed) or did not answer."""
+
+
+async def claim_call(settings: WorkerSettings, room: str, job_id: str, agent_identity: str) -> None:
+    """POST /sessions/{room}/claim, signed like the session log. Raises ClaimRefused unless granted."""
+    assert settings.functions_api_url
+    url = f"{settings.functions_api_url.rstrip('/')}/sessions/{room}/claim"
+    body = json.dumps({"job_id": job_id, "agent_identity": agent_identity}).encode()
+    secret = settings.session_log_secret.get_secret_value()
+    deadline = time.monotonic() + settings.call_claim_timeout
+    last = "no answer"
+    async with httpx.AsyncClient(timeout=settings.call_claim_timeout) as client:
+        while time.monotonic() < deadline:
+            headers = {"content-type": "application/json", **signed_headers(secret, body)}
+            try:
+                resp = await client.post(
+                    url, content=body, headers=headers, timeout=max(0.1, deadline - time.monotonic())
+                )
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}"
+                await asyncio.sleep(0.2)
+                continue
+            if resp.status_code == 200:
+                return
+            if resp.status_code < 500 and resp.status_code != 429:
+                raise ClaimRefused(f"HTTP {resp.status_code} {_error_code(resp)}")
+            last = f"HTTP {resp.status_code}"
+            await asyncio.sleep(0.2)
+    # Fail closed: a call whose ownership cannot be checked gets no agent (its /token was the same API).
+    raise ClaimRefused(f"functions API unavailable ({last})")
+
+
+def _error_code(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+async def on_request(req: JobRequest) -> None:
     settings = get_settings()
-    build_vad(settings)
-    prewarm_local(settings)
+    identity = f"agent-{req.id}"
+    if settings.functions_api_url:
+        try:
+            await claim_call(settings, req.room.name, req.id, identity)
+        except ClaimRefused as exc:
+            logger.warning("job refused room=%s job=%s: %s", req.room.name, req.id, exc)
+            # terminate: the dispatch ends here, no other worker is asked (livekit-server semantics).
+            await req.reject(terminate=True)
+            return
+    await req.accept(identity=identity)
+
+
+# ---------- the call ----------
+
+
+@dataclass
+class CallEnd:
+    """How the call ends: the first reason wins."""
+
+    reason: EndReason | None = None
+    caller_gone: bool = False
+
+    def final(self) -> EndReason:
+        if self.reason is not None:
+            return self.reason
+        return "caller left" if self.caller_gone else "room closed"
 
 
 async def entrypoint(ctx: JobContext) -> None:
@@ -51,25 +152,76 @@ async def entrypoint(ctx: JobContext) -> None:
     started = time.monotonic()
     log = session_log_for(settings, session_id)
     log.start()
+    end = CallEnd()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def publish_metrics(event: SessionEvent) -> None:
         # The caller's app shows each turn's latency; a lost packet costs only that display.
         if isinstance(event, TurnMetrics) and ctx.room.isconnected():
             payload = event.model_dump_json().encode()
-            asyncio.get_running_loop().create_task(
-                ctx.room.local_participant.publish_data(payload, reliable=True, topic=METRICS_TOPIC)
-            )
+            spawn(ctx.room.local_participant.publish_data(payload, reliable=True, topic=METRICS_TOPIC))
 
     tracker = TurnTracker(language=meta.language, sinks=[log.record, publish_metrics])
     session, agent = new_call(settings, meta.language, meta.persona, greet=True)
+    # livekit-agents' own idle detection: the caller is "away" after this long with both sides listening.
+    session.options.user_away_timeout = settings.caller_idle_timeout
     tracker.attach(session)
 
+    async def finish(reason: EndReason, goodbye: bool) -> None:
+        """Say goodbye (when the caller may still hear it), then end the call for everyone."""
+        if end.reason is not None:
+            return
+        end.reason = reason
+        logger.info("ending call room=%s reason=%s", session_id, reason)
+        text = GOODBYES.get(reason, {}).get(meta.language) if goodbye else None
+        if text:
+            with contextlib.suppress(Exception):
+                handle = session.say(text, allow_interruptions=False)
+                await asyncio.wait_for(handle.wait_for_playout(), settings.goodbye_timeout)
+        # Deleting the room disconnects the caller too: the call is over, not just the agent's part.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ctx.delete_room(), 5.0)
+        ctx.shutdown(reason=reason)
+
+    def on_user_state(ev: UserStateChangedEvent) -> None:
+        if ev.new_state == "away":
+            spawn(finish("caller idle", goodbye=True))
+
+    def on_close(ev: CloseEvent) -> None:
+        if ev.reason == CloseReason.ERROR or ev.error is not None:
+            spawn(finish("agent error", goodbye=False))
+        elif ev.reason == CloseReason.PARTICIPANT_DISCONNECTED:
+            end.caller_gone = True
+            spawn(finish("caller left", goodbye=False))
+
+    def on_participant_disconnected(p: rtc.RemoteParticipant) -> None:
+        if meta.caller is None or p.identity == meta.caller:
+            end.caller_gone = True
+
+    def on_participant_connected(p: rtc.RemoteParticipant) -> None:
+        if meta.caller is None or p.identity == meta.caller:
+            end.caller_gone = False
+
+    session.on("user_state_changed", on_user_state)
+    session.on("close", on_close)
+    ctx.room.on("participant_disconnected", on_participant_disconnected)
+    ctx.room.on("participant_connected", on_participant_connected)
+
+    max_length_timer: asyncio.TimerHandle | None = None
+
     async def on_shutdown() -> None:
+        if max_length_timer is not None:
+            max_length_timer.cancel()
         log.record(
             SessionEnded(
                 event_id=new_event_id(),
                 ts=now_utc(),
-                reason="room closed",
+                reason=end.final(),
                 duration_s=round(time.monotonic() - started, 3),
             )
         )
@@ -84,13 +236,23 @@ async def entrypoint(ctx: JobContext) -> None:
             room=ctx.room.name,
             language=meta.language,
             providers=settings.providers(),
-            participant=None,
+            participant=meta.caller,
         )
     )
     logger.info(
-        "call started room=%s language=%s providers=%s", session_id, meta.language, settings.providers()
+        "call started room=%s language=%s caller=%s providers=%s",
+        session_id,
+        meta.language,
+        meta.caller,
+        settings.providers(),
     )
-    await session.start(agent=agent, room=ctx.room)
+    if settings.max_call_duration is not None:
+        max_length_timer = asyncio.get_running_loop().call_later(
+            settings.max_call_duration, lambda: spawn(finish("max length", goodbye=True))
+        )
+    # Only the caller /token named is heard and answered (no one else can be in the room anyway).
+    options = RoomOptions(participant_identity=meta.caller) if meta.caller else RoomOptions()
+    await session.start(agent=agent, room=ctx.room, room_options=options)
 
 
 def build_server(settings: WorkerSettings) -> AgentServer:
@@ -106,5 +268,5 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         host=settings.worker_http_host,
         port=settings.worker_http_port,
     )
-    server.rtc_session(entrypoint, agent_name=settings.agent_name)
+    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
     return server

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from livekit.agents import AgentSession
-from livekit.agents.voice.turn import TurnHandlingOptions
+from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 
 from agent_worker.agent import VoiceAgent
 from agent_worker.persona import get_persona
@@ -11,9 +11,31 @@ from agent_worker.providers import Pipeline, build_pipeline
 from agent_worker.settings import Language, WorkerSettings
 
 
+def turn_detector(settings: WorkerSettings) -> TurnDetectionMode:
+    """Silence alone, or LiveKit's turn detector v1-mini run offline in this process.
+
+    The detector's threshold is looked up by the language of the caller's transcript (the STT's detected
+    language, or the call's language in fixed mode), so a Mandarin turn is judged by TURN_THRESHOLD_ZH;
+    languages without a setting keep the model's own threshold.
+    """
+    if settings.turn_detection == "vad":
+        return "vad"
+    from livekit.agents.inference import TurnDetector
+
+    thresholds = {
+        lang: value
+        for lang, value in (("zh", settings.turn_threshold_zh), ("en", settings.turn_threshold_en))
+        if value is not None
+    }
+    # version= always: without it the detector picks LiveKit Cloud whenever LiveKit keys are set.
+    if thresholds:
+        return TurnDetector(version="v1-mini", unlikely_threshold=thresholds)
+    return TurnDetector(version="v1-mini")
+
+
 def turn_handling(settings: WorkerSettings) -> TurnHandlingOptions:
     return TurnHandlingOptions(
-        turn_detection="vad",
+        turn_detection=turn_detector(settings),
         endpointing={
             "mode": "fixed",
             "min_delay": settings.min_endpointing_delay,

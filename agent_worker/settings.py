@@ -40,6 +40,10 @@ _AZURE_VOICE = re.compile(
 )
 
 
+# livekit-agents' streaming turn detector needs the VAD to report silences of at least 0.25 s.
+MODEL_MIN_VAD_SILENCE = 0.25
+
+
 class Provider(StrEnum):
     LOCAL = "local"
     OPENAI = "openai"
@@ -81,10 +85,21 @@ class WorkerSettings(BaseSettings):
     persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
     memory_turns: int = Field(10, ge=1, le=200, description="user+agent turns kept in the LLM context")
     max_reply_tokens: int = Field(120, ge=16, le=2048)
+    llm_temperature: float = Field(0.6, ge=0.0, le=2.0)
 
-    # Turn taking (livekit-agents TurnHandlingOptions)
+    # Turn taking (livekit-agents TurnHandlingOptions). "model": LiveKit's turn detector v1-mini, which
+    # runs offline in-process (never LiveKit Cloud: the version is always given) and scores, 0.2 s into a
+    # silence, whether the caller's last 1.2 s of audio ended a turn; below the threshold for the language
+    # of the caller's transcript the turn waits MAX_ENDPOINTING_DELAY, otherwise MIN_ENDPOINTING_DELAY.
+    # "vad": silence alone ends the turn after MIN_ENDPOINTING_DELAY. The defaults are the endpointing
+    # benchmark's (docs/benchmarks.md): per language the highest threshold that keeps the median
+    # end-of-utterance delay within 0.6 s and within 0.1 s of silence alone's, and a long wait that holds
+    # a 0.9 s pause while a misjudged end costs 1.2 s. A low threshold fails towards silence alone.
+    turn_detection: Literal["model", "vad"] = "model"
+    turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
+    turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")
     min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0)
-    max_endpointing_delay: float = Field(3.0, ge=0.1, le=30.0)
+    max_endpointing_delay: float = Field(1.2, ge=0.1, le=30.0)
     allow_interruptions: bool = True
     min_interruption_duration: float = Field(0.5, ge=0.0, le=5.0)
     false_interruption_timeout: float | None = Field(2.0, ge=0.1, le=30.0)
@@ -110,12 +125,14 @@ class WorkerSettings(BaseSettings):
     azure_voice_en: str = "en-US-JennyNeural"
     azure_voice_zh: str = "zh-CN-XiaoxiaoNeural"
 
-    # Offline models (weights ship in packages; a path points at a larger model)
-    local_stt_model: str | None = Field(None, description="faster-whisper model dir; default: packaged")
-    local_llm_model: str | None = Field(None, description="LLM weights path; default: packaged")
-    local_tts_voice_en: str | None = None
-    local_tts_voice_zh: str | None = None
-    local_threads: int = Field(2, ge=1, le=64)
+    # The local model server (python -m infra.model_server; the offline default): OpenAI API, so any
+    # OpenAI-compatible server (vLLM, Ollama, speaches, a bigger GGUF) is a change of these settings.
+    local_model_url: str = "http://127.0.0.1:8100/v1"
+    local_model_api_key: SecretStr = SecretStr("dev-model-server-key")
+    local_llm_model: str = Field("qwen2.5-1.5b", min_length=1)
+    local_stt_model: str = Field("whisper-base", min_length=1)
+    local_tts_model: str = Field("local-tts", min_length=1)
+    local_tts_voice: str = Field("auto", min_length=1, description="auto: the voice for each text's script")
 
     # Telemetry to the functions API
     functions_api_url: str | None = "http://127.0.0.1:3000"
@@ -123,6 +140,21 @@ class WorkerSettings(BaseSettings):
     telemetry_spool_dir: Path = Path("var/telemetry-spool")
     telemetry_batch_size: int = Field(20, ge=1, le=100)
     telemetry_flush_interval: float = Field(1.0, gt=0, le=60)
+
+    # ---- Call limits and ownership (docs/security.md, "A caller owns their call") ----
+    # A silent caller (both sides listening: livekit-agents' user_away_timeout) or a call past its
+    # maximum length gets a short goodbye in the call's language, then the call ends for everyone; the
+    # reason ("caller idle", "max length", "caller left", "agent error") goes to the session log.
+    caller_idle_timeout: float | None = Field(
+        60.0, gt=0, le=3600, description="seconds of silence from the caller before goodbye; None: never"
+    )
+    max_call_duration: float | None = Field(
+        1800.0, gt=0, le=86_400, description="seconds a call may last before goodbye; None: unlimited"
+    )
+    goodbye_timeout: float = Field(15.0, gt=0, le=120, description="seconds the goodbye may take at most")
+    # Before accepting a dispatched job the worker claims its call from the functions API (one agent
+    # job per call, none for a call that ended); without an answer in this time the job is refused.
+    call_claim_timeout: float = Field(3.0, gt=0, le=8.0)
 
     @model_validator(mode="after")
     def _check_providers(self) -> WorkerSettings:
@@ -157,6 +189,12 @@ class WorkerSettings(BaseSettings):
                     )
         if self.min_endpointing_delay > self.max_endpointing_delay:
             raise ValueError("MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY")
+        if self.turn_detection == "model" and self.vad_min_silence_duration < MODEL_MIN_VAD_SILENCE:
+            # livekit-agents refuses it at the first call; say so at start-up instead
+            raise ValueError(
+                f"VAD_MIN_SILENCE_DURATION: at least {MODEL_MIN_VAD_SILENCE} s with TURN_DETECTION=model "
+                "(the turn detector is asked 0.2 s into a silence)"
+            )
         return self
 
     def providers(self) -> dict[str, str]:

@@ -19,7 +19,6 @@ from livekit import rtc
 from livekit.agents.voice import TranscriptSynchronizer, io
 
 from agent_worker.audio_files import SAMPLE_RATE, read_mono_pcm16, write_wav
-from agent_worker.providers.offline import prewarm_local
 from agent_worker.session import new_call
 from agent_worker.settings import Language, WorkerSettings
 from agent_worker.turns import TurnTracker, format_metrics
@@ -134,8 +133,6 @@ async def run_call(
     max_wait_s: float = 60.0,
 ) -> CallResult:
     samples = read_mono_pcm16(in_path)
-    # Models load before the caller "speaks", as in a room, so the first turn measures the models only.
-    await asyncio.to_thread(prewarm_local, settings)
     session, agent = new_call(settings, language, None, greet=False, echo_free=True)
     audio_in = PacedFileInput(samples)
     audio_out = MemoryPlayoutOutput()

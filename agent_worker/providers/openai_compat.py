@@ -1,47 +1,85 @@
-"""OpenAI (or any OpenAI-protocol server) for STT, LLM and TTS via livekit-plugins-openai."""
+"""Every OpenAI-protocol stage through livekit-plugins-openai: OpenAI itself, or the local model server.
+
+One code path for cloud and local: an ``OpenAIEndpoint`` names the server, its key and the models, so
+pointing the worker at vLLM, Ollama, a speaches server or another GGUF is a change of settings only.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from livekit.agents import llm, stt, tts
-from livekit.agents.types import NOT_GIVEN, NotGivenOr
+from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import openai
 
 from agent_worker.settings import Language, WorkerSettings
 
+# Raw 16-bit 24 kHz PCM: nothing to decode on either side, and the first bytes play at once.
+TTS_FORMAT = "pcm"
 
-def _key(settings: WorkerSettings) -> str:
+
+@dataclass(frozen=True)
+class OpenAIEndpoint:
+    provider: str  # "openai" or "local", as the session log reports it
+    base_url: str | None  # None: api.openai.com
+    api_key: str
+    stt_model: str
+    llm_model: str
+    tts_model: str
+    tts_voice: str
+
+
+def cloud_endpoint(settings: WorkerSettings) -> OpenAIEndpoint:
     assert settings.openai_api_key is not None  # guaranteed by WorkerSettings validation
-    return settings.openai_api_key.get_secret_value()
+    return OpenAIEndpoint(
+        provider="openai",
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value(),
+        stt_model=settings.openai_stt_model,
+        llm_model=settings.openai_llm_model,
+        tts_model=settings.openai_tts_model,
+        tts_voice=settings.openai_tts_voice,
+    )
 
 
-def _base_url(settings: WorkerSettings) -> NotGivenOr[str]:
-    return settings.openai_base_url or NOT_GIVEN
+def local_endpoint(settings: WorkerSettings) -> OpenAIEndpoint:
+    return OpenAIEndpoint(
+        provider="local",
+        base_url=settings.local_model_url,
+        api_key=settings.local_model_api_key.get_secret_value(),
+        stt_model=settings.local_stt_model,
+        llm_model=settings.local_llm_model,
+        tts_model=settings.local_tts_model,
+        tts_voice=settings.local_tts_voice,
+    )
 
 
-def build_stt(settings: WorkerSettings, language: Language) -> stt.STT:
-    # The call's language is always the hint; bilingual mode lets the model switch per turn.
+def build_stt(endpoint: OpenAIEndpoint, settings: WorkerSettings, language: Language) -> stt.STT:
+    # The call's language is the hint; bilingual mode lets the server detect it per utterance.
     return openai.STT(
-        model=settings.openai_stt_model,
+        model=endpoint.stt_model,
         language=language,
         detect_language=settings.language_mode == "bilingual",
-        api_key=_key(settings),
-        base_url=_base_url(settings),
+        api_key=endpoint.api_key,
+        base_url=endpoint.base_url or NOT_GIVEN,
     )
 
 
-def build_llm(settings: WorkerSettings) -> llm.LLM:
+def build_llm(endpoint: OpenAIEndpoint, settings: WorkerSettings) -> llm.LLM:
     return openai.LLM(
-        model=settings.openai_llm_model,
+        model=endpoint.llm_model,
         max_completion_tokens=settings.max_reply_tokens,
-        api_key=_key(settings),
-        base_url=_base_url(settings),
+        temperature=settings.llm_temperature,
+        api_key=endpoint.api_key,
+        base_url=endpoint.base_url or NOT_GIVEN,
     )
 
 
-def build_tts(settings: WorkerSettings) -> tts.TTS:
+def build_tts(endpoint: OpenAIEndpoint) -> tts.TTS:
     return openai.TTS(
-        model=settings.openai_tts_model,
-        voice=settings.openai_tts_voice,
-        api_key=_key(settings),
-        base_url=_base_url(settings),
+        model=endpoint.tts_model,
+        voice=endpoint.tts_voice,
+        response_format=TTS_FORMAT,
+        api_key=endpoint.api_key,
+        base_url=endpoint.base_url or NOT_GIVEN,
     )

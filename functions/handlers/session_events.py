@@ -1,4 +1,4 @@
-"""Lambda: POST /sessions/{id}/events (signature checked before routing)."""
+"""Lambda: POST /sessions/{id}/events and POST /sessions/{id}/claim (signature checked before routing)."""
 
 from functions.api import build_resolver, make_handler
 from functions.routes import session_events

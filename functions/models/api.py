@@ -11,6 +11,9 @@ from functions.models.session_log import Language
 
 # Room names are the session ids: lowercase, URL- and key-safe, no leading dash.
 ROOM_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{2,63}$"
+# The call key (the caller's proof of owning a call): 32 random bytes, base64url without padding.
+CALL_KEY_PATTERN = r"^[A-Za-z0-9_-]{43}$"
+CALL_KEY_HEADER = "x-call-key"
 STAGES = (
     "end_of_utterance_delay",
     "transcription_delay",
@@ -32,7 +35,14 @@ class TokenRequest(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=64, description="Display name of the caller.")]
     language: Language = "en"
     room: Annotated[str, Field(pattern=ROOM_NAME_PATTERN)] | None = Field(
-        default=None, description="Join this session instead of creating a new one."
+        default=None,
+        description=(
+            "Rejoin this call (e.g. after a page reload) instead of starting a new one. Needs the "
+            "call's `call_key`; the token is for the caller's own identity."
+        ),
+    )
+    call_key: Annotated[str, Field(pattern=CALL_KEY_PATTERN)] | None = Field(
+        default=None, description="The call key the first POST /token of this call returned."
     )
     access_code: Annotated[str, Field(max_length=128)] | None = None
 
@@ -51,6 +61,31 @@ class TokenResponse(BaseModel):
     token: str
     room: str
     identity: str
+    call_key: str | None = Field(
+        default=None,
+        description=(
+            "Returned once, for a new call only: the caller's proof of owning it, to rejoin "
+            "(POST /token with `room`) and to read the call's transcript back "
+            "(GET /calls/{session_id}/transcript). Stored only as a hash; keep it secret."
+        ),
+    )
+
+
+class AgentClaim(BaseModel):
+    """The worker's request to run a call's agent (signed like the session log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    agent_identity: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class AgentClaimed(BaseModel):
+    session_id: str
+    job_id: str
+    caller_identity: str | None = Field(
+        default=None, description="The only participant the agent should listen to."
+    )
 
 
 class EventsAccepted(BaseModel):
@@ -103,6 +138,16 @@ class SessionSummary(BaseModel):
     persona: str | None = None
     providers: dict[str, str] = Field(default_factory=dict)
     participants: list[str] = Field(default_factory=list)
+
+
+class CallTranscript(BaseModel):
+    """What a caller may read back about their own call, with its call key: the transcript, no more."""
+
+    session_id: str
+    status: str
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
 
 
 class SessionDetail(SessionSummary):

@@ -13,6 +13,8 @@ class AgentDispatchMetadata(BaseModel):
 
     language: Literal["zh", "en"] = "en"
     persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
+    # The caller's identity (POST /token chose it): the agent links to this participant only.
+    caller: str | None = Field(default=None, min_length=1, max_length=128)
 
     @classmethod
     def parse_lenient(

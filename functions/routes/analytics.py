@@ -17,6 +17,7 @@ from functions.analytics import matches, period_stats
 from functions.errors import error_responses
 from functions.models.api import AnalyticsReport, DayStats
 from functions.models.session_log import Language
+from functions.operator_auth import openapi_security
 from functions.routes.query_params import resolve_range
 from functions.store.events import events_of_day
 from functions.store.sessions import all_of_day, get_sessions
@@ -29,7 +30,8 @@ router = Router()
     "/analytics",
     summary="Session counts, durations, turns, interruptions, errors and p50/p95 per stage",
     description="Percentiles are nearest-rank over turns in the range; days are UTC.",
-    responses=error_responses(400, 422),
+    responses=error_responses(400, 401, 403, 422, 503),
+    security=openapi_security("GET /analytics"),
 )
 def analytics(
     from_day: Annotated[date | None, Query(alias="from", description="First day (UTC), YYYY-MM-DD")] = None,

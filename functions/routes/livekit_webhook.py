@@ -56,17 +56,22 @@ def apply_event(*, event: dict[str, Any]) -> dict[str, Any]:
     if kind not in HANDLED or not room or not _SESSION_ID.match(room):
         return {"applied": False}
     at = datetime.fromtimestamp(event["created_at"], UTC) if event["created_at"] else datetime.now(UTC)
+    # Sessions begin at POST /token: events for rooms it never created change nothing, and a finished
+    # call stays as it ended (a token replayed afterwards may re-create its room; that room is not the
+    # call). Only room_finished may still close a session that has not recorded its end.
     if kind == "room_started":
-        update_session(room, at, set_if_absent={"started_at": iso(at)})
+        applied = update_session(room, at, set_if_absent={"started_at": iso(at)}, only_if="open")
     elif kind == "room_finished":
-        update_session(room, at, set_if_absent={"ended_at": iso(at)})
+        applied = update_session(room, at, set_if_absent={"ended_at": iso(at)}, only_if="open")
     elif kind == "participant_joined" and event["identity"]:
-        update_session(room, at, add_to_sets={"participants": {event["identity"]}})
+        applied = update_session(room, at, add_to_sets={"participants": {event["identity"]}}, only_if="open")
     elif kind == "participant_left" and event["identity"]:
-        update_session(room, at, add_to_sets={"participants_left": {event["identity"]}})
+        applied = update_session(
+            room, at, add_to_sets={"participants_left": {event["identity"]}}, only_if="open"
+        )
     else:
         return {"applied": False}
-    return {"applied": True}
+    return {"applied": applied}
 
 
 @router.post(

@@ -1,4 +1,5 @@
-"""POST /sessions/{id}/events: the agent worker's signed session log.
+"""POST /sessions/{id}/events: the agent worker's signed session log; POST /sessions/{id}/claim: the
+worker's signed request to run a call's agent.
 
 The signature (functions/models/signing.py) is checked on the raw body before the body is parsed, so an
 unsigned caller learns nothing about the schema. Events are stored once each (see store/events.py).
@@ -16,18 +17,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from functions import secrets as runtime_secrets
 from functions.api import raw_error
 from functions.errors import ApiError, error_responses
-from functions.models.api import EventsAccepted
+from functions.models.api import AgentClaim, AgentClaimed, EventsAccepted
 from functions.models.session_log import SESSION_ID_PATTERN, EventBatch, SessionEnded, SessionStarted
 from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from functions.observability import logger, metrics
 from functions.settings import get_settings
 from functions.store.events import store_events
-from functions.store.sessions import update_session
+from functions.store.sessions import ClaimRefused, claim_session, update_session
 from functions.store.tables import iso
 
 router = Router()
 
-_EVENTS_PATH = re.compile(r"^/sessions/[^/]+/events/?$")
+# Every route the worker signs with SESSION_LOG_SECRET.
+_SIGNED_PATH = re.compile(r"^/sessions/[^/]+/(events|claim)/?$")
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
@@ -38,9 +40,9 @@ def _header(event: dict[str, Any], name: str) -> str | None:
 
 
 def verify_signature(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
-    """Pre-check for the events route: 401 unless signed with SESSION_LOG_SECRET inside the window."""
+    """Pre-check for the worker's routes: 401 unless signed with SESSION_LOG_SECRET inside the window."""
     method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
-    if method.upper() != "POST" or not _EVENTS_PATH.match(event.get("rawPath") or ""):
+    if method.upper() != "POST" or not _SIGNED_PATH.match(event.get("rawPath") or ""):
         return None
     try:
         verify(
@@ -93,4 +95,42 @@ def post_events(
     )
     return EventsAccepted(
         session_id=session_id, received=len(batch.events), stored=stored, duplicates=duplicates
+    )
+
+
+_CLAIM_REFUSALS = {
+    "unknown": (404, "session_not_found", "no call with this id was started by POST /token"),
+    "finished": (409, "session_finished", "this call has ended: its agent must not start again"),
+    "claimed": (409, "session_claimed", "another agent job already runs this call"),
+}
+
+
+@router.post(
+    "/sessions/<session_id>/claim",
+    summary="Bind an agent job to a call before it starts (signed; refused for unknown or finished calls)",
+    description=(
+        "The worker asks before it accepts a dispatched job. 200 for an open call that no other job holds "
+        "(again 200 for the same job); 404 for a call POST /token never started; 409 `session_finished` "
+        "once the call ended and 409 `session_claimed` while another job holds it. Signed like the "
+        "session log."
+    ),
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
+)
+def post_claim(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], claim: AgentClaim
+) -> AgentClaimed:
+    try:
+        row = claim_session(session_id, claim.job_id, claim.agent_identity, datetime.now(UTC))
+    except ClaimRefused as exc:
+        status, error, detail = _CLAIM_REFUSALS[exc.reason]
+        metrics.add_metric(name="AgentClaimRefused", unit="Count", value=1)
+        logger.warning(
+            "agent claim refused",
+            extra={"session_id": session_id, "job_id": claim.job_id, "reason": exc.reason},
+        )
+        raise ApiError(status, error, detail) from exc
+    logger.info("agent claim", extra={"session_id": session_id, "job_id": claim.job_id})
+    caller = row.get("caller_identity")
+    return AgentClaimed(
+        session_id=session_id, job_id=claim.job_id, caller_identity=str(caller) if caller else None
     )

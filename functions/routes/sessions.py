@@ -23,6 +23,7 @@ from functions.models.api import (
     TurnLatency,
 )
 from functions.models.session_log import SESSION_ID_PATTERN
+from functions.operator_auth import openapi_security
 from functions.routes.query_params import resolve_range
 from functions.store.events import session_events
 from functions.store.sessions import get_session, query_day
@@ -50,7 +51,8 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/sessions/<session_id>",
     summary="One session with its transcript, per-turn latencies and errors",
-    responses=error_responses(404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
+    security=openapi_security("GET /sessions/{session_id}"),
 )
 def get_one(session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)]) -> SessionDetail:
     item = get_session(session_id)
@@ -97,7 +99,8 @@ def decode_cursor(cursor: str, start: date, end: date) -> _Cursor:
 @router.get(
     "/sessions",
     summary="Sessions created between two days (UTC), newest first, cursor-paginated",
-    responses=error_responses(400, 422),
+    responses=error_responses(400, 401, 403, 422, 503),
+    security=openapi_security("GET /sessions"),
 )
 def list_sessions(
     from_day: Annotated[date | None, Query(alias="from", description="First day (UTC), YYYY-MM-DD")] = None,

@@ -1,12 +1,19 @@
-"""POST /token: a least-privilege LiveKit access token that also dispatches our agent to the room."""
+"""POST /token: a least-privilege LiveKit access token for one call, which also dispatches our agent.
+
+A call is a room of its own. The first token of a call creates it (and its session row) and returns the
+call's key once: 32 random bytes the caller keeps, stored here only as a SHA-256 hash together with the
+caller's identity. Rejoining the call (``room`` given) needs that key and yields a token for the same
+identity, never a new one: nobody else can enter someone's call through this route (docs/security.md).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from livekit.api import AccessToken, VideoGrants
@@ -16,14 +23,16 @@ from livekit.protocol.room import RoomConfiguration
 from functions import secrets as runtime_secrets
 from functions.errors import ApiError, error_responses
 from functions.models.api import TokenRequest, TokenResponse
+from functions.models.dispatch import AgentDispatchMetadata
 from functions.observability import logger, metrics
-from functions.settings import get_settings
-from functions.store.sessions import get_session, update_session
+from functions.settings import FunctionsSettings, get_settings
+from functions.store.sessions import create_session, get_session
 
 router = Router()
 
 # Only the microphone: the web app never needs camera or screen share.
 PUBLISH_SOURCES = ["microphone"]
+_NEW_ROOM_ATTEMPTS = 3
 
 
 def new_room_name() -> str:
@@ -33,6 +42,24 @@ def new_room_name() -> str:
 def identity_for(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "guest"
     return f"web-{slug}-{secrets.token_hex(4)}"
+
+
+def new_call_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def call_key_hash(call_key: str) -> str:
+    """A 256-bit random key needs no slow hash: SHA-256 cannot be inverted or brute-forced."""
+    return hashlib.sha256(call_key.encode()).hexdigest()
+
+
+def owns_call(session: dict[str, Any] | None, call_key: str | None) -> bool:
+    """True only for the key this call's first token returned (constant time; unknown calls are False)."""
+    if not call_key:
+        return False
+    expected = str((session or {}).get("call_key_hash") or "")
+    # Compare against a dummy when there is no session, so the timing tells nothing either.
+    return hmac.compare_digest(call_key_hash(call_key), expected or "0" * 64) and bool(expected)
 
 
 def _check_access(request: TokenRequest) -> None:
@@ -45,26 +72,19 @@ def _check_access(request: TokenRequest) -> None:
         raise ApiError(401, "unauthorized", "a valid access_code is required")
 
 
-@router.post(
-    "/token",
-    summary="Issue a LiveKit access token for the web app and dispatch the agent",
-    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
-)
-def issue_token(request: TokenRequest) -> TokenResponse:
-    _check_access(request)
-    settings = get_settings()
-    now = datetime.now(UTC)
-    if request.room:
-        existing = get_session(request.room)
-        if existing is None:
-            raise ApiError(404, "session_not_found", "rooms are created by POST /token without 'room'")
-        if existing.get("ended_at"):
-            raise ApiError(409, "session_finished", "this session has ended; start a new one")
-        room = request.room
-    else:
-        room = new_room_name()
-    identity = identity_for(request.name)
-    dispatch_metadata = json.dumps({"language": request.language, "persona": settings.default_persona})
+def room_configuration(settings: FunctionsSettings, dispatch: RoomAgentDispatch | None) -> RoomConfiguration:
+    """The room of one call: the caller alone (agents are not counted), closed soon after they leave."""
+    return RoomConfiguration(
+        max_participants=settings.room_max_participants,
+        departure_timeout=settings.room_departure_timeout_s,
+        empty_timeout=settings.room_empty_timeout_s,
+        agents=[dispatch] if dispatch is not None else [],
+    )
+
+
+def _token(
+    settings: FunctionsSettings, room: str, identity: str, name: str, dispatch: RoomAgentDispatch | None
+) -> str:
     grants = VideoGrants(
         room_join=True,
         room=room,
@@ -73,22 +93,73 @@ def issue_token(request: TokenRequest) -> TokenResponse:
         can_subscribe=True,
         can_publish_data=True,
     )
-    token = (
+    return (
         AccessToken(settings.livekit_api_key, runtime_secrets.livekit_api_secret())
         .with_identity(identity)
-        .with_name(request.name)
+        .with_name(name)
         .with_ttl(timedelta(seconds=settings.token_ttl_s))
         .with_grants(grants)
-        .with_room_config(
-            RoomConfiguration(
-                agents=[RoomAgentDispatch(agent_name=settings.agent_name, metadata=dispatch_metadata)]
-            )
-        )
+        .with_room_config(room_configuration(settings, dispatch))
         .to_jwt()
     )
-    update_session(
-        room, now, set_if_absent={"language": request.language, "persona": settings.default_persona}
+
+
+def _rejoin(request: TokenRequest, room: str, settings: FunctionsSettings) -> TokenResponse:
+    if not request.call_key:
+        metrics.add_metric(name="RejoinDenied", unit="Count", value=1)
+        raise ApiError(
+            401, "call_key_required", "rejoining a call needs the call_key its first token returned"
+        )
+    existing = get_session(room)
+    if not owns_call(existing, request.call_key) or existing is None:
+        metrics.add_metric(name="RejoinDenied", unit="Count", value=1)
+        logger.warning("rejoin refused", extra={"room": room, "reason": "call key"})
+        # The same answer for an unknown call and a wrong key: the route tells nobody which calls exist.
+        raise ApiError(403, "call_key_invalid", "this call key does not open this call")
+    if existing.get("ended_at"):
+        raise ApiError(409, "session_finished", "this call has ended; start a new one")
+    identity = str(existing["caller_identity"])
+    name = str(existing.get("caller_name") or request.name)
+    # No agent dispatch: the call's agent is already there (or the call is over), never a second one.
+    token = _token(settings, room, identity, name, dispatch=None)
+    metrics.add_metric(name="TokensIssued", unit="Count", value=1)
+    logger.info("token issued (rejoin)", extra={"room": room, "identity": identity})
+    return TokenResponse(url=settings.livekit_url, token=token, room=room, identity=identity)
+
+
+@router.post(
+    "/token",
+    summary="Start a call (a LiveKit token for a new room, with the agent dispatched) or rejoin your own",
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+)
+def issue_token(request: TokenRequest) -> TokenResponse:
+    _check_access(request)
+    settings = get_settings()
+    if request.room:
+        return _rejoin(request, request.room, settings)
+    now = datetime.now(UTC)
+    identity = identity_for(request.name)
+    call_key = new_call_key()
+    fields = {
+        "language": request.language,
+        "persona": settings.default_persona,
+        "caller_identity": identity,
+        "caller_name": request.name,
+        "call_key_hash": call_key_hash(call_key),
+    }
+    for _ in range(_NEW_ROOM_ATTEMPTS):
+        room = new_room_name()
+        if create_session(room, now, fields):
+            break
+    else:  # 48 random bits colliding three times: something else is wrong
+        raise RuntimeError("could not allocate a room name")
+    metadata = AgentDispatchMetadata(
+        language=request.language, persona=settings.default_persona, caller=identity
     )
+    dispatch = RoomAgentDispatch(agent_name=settings.agent_name, metadata=metadata.model_dump_json())
+    token = _token(settings, room, identity, request.name, dispatch)
     metrics.add_metric(name="TokensIssued", unit="Count", value=1)
     logger.info("token issued", extra={"room": room, "identity": identity, "language": request.language})
-    return TokenResponse(url=settings.livekit_url, token=token, room=room, identity=identity)
+    return TokenResponse(
+        url=settings.livekit_url, token=token, room=room, identity=identity, call_key=call_key
+    )

@@ -10,9 +10,18 @@ from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
 from functions.observability import tracer
-from functions.store.tables import day_of, dynamodb, expires_at, from_dynamo, iso, sessions_table, to_dynamo
+from functions.store.tables import (
+    day_of,
+    dynamodb,
+    expires_at,
+    from_dynamo,
+    iso,
+    sessions_table,
+    to_dynamo,
+)
 
 BY_DAY_INDEX = "by_start_day"
 
@@ -25,7 +34,9 @@ def update_session(
     set_always: dict[str, Any] | None = None,
     set_if_absent: dict[str, Any] | None = None,
     add_to_sets: dict[str, set[str]] | None = None,
-) -> None:
+    only_if: str | None = None,
+) -> bool:
+    """Returns False when ``only_if`` ("exists" or "open") did not hold, and nothing was written."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     sets: list[str] = []
@@ -49,12 +60,98 @@ def update_session(
             adds.append(f"#s{i} :s{i}")
     if adds:
         expression += " ADD " + ", ".join(adds)
-    sessions_table().update_item(
-        Key={"session_id": session_id},
-        UpdateExpression=expression,
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    kwargs: dict[str, Any] = {}
+    if only_if is not None:
+        names["#sid"], names["#end"] = "session_id", "ended_at"
+        kwargs["ConditionExpression"] = {
+            "exists": "attribute_exists(#sid)",
+            "open": "attribute_exists(#sid) AND attribute_not_exists(#end)",
+        }[only_if]
+    try:
+        sessions_table().update_item(
+            Key={"session_id": session_id},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            **kwargs,
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@tracer.capture_method(capture_response=False)
+def create_session(session_id: str, now: datetime, fields: dict[str, Any]) -> bool:
+    """A new session row, only if the id is unused (False otherwise). Sessions begin here, at /token."""
+    item = {
+        "session_id": session_id,
+        "created_at": iso(now),
+        "start_day": day_of(now),
+        "expires_at": expires_at(now),
+        **fields,
+    }
+    try:
+        sessions_table().put_item(
+            Item=to_dynamo(item),
+            ConditionExpression="attribute_not_exists(session_id)",
+        )
+    except ClientError as exc:
+        if not _conditional_failed(exc):
+            raise
+        return False
+    return True
+
+
+class ClaimRefused(Exception):
+    """The session cannot take this agent job: ``reason`` is "unknown", "finished" or "claimed"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@tracer.capture_method(capture_response=False)
+def claim_session(session_id: str, job_id: str, agent_identity: str, now: datetime) -> dict[str, Any]:
+    """Atomically bind one agent job to an open session (idempotent for the same job); returns the row.
+
+    Refused (ClaimRefused) for a session /token never created, one that has ended, or one another job
+    already holds: a token replayed after its call re-creates at most an empty room, never a second agent.
+    """
+    try:
+        response = sessions_table().update_item(
+            Key={"session_id": session_id},
+            UpdateExpression="SET #job = :job, #agent = :agent, #at = if_not_exists(#at, :at)",
+            ConditionExpression=(
+                "attribute_exists(#sid) AND attribute_not_exists(#end) "
+                "AND (attribute_not_exists(#job) OR #job = :job)"
+            ),
+            ExpressionAttributeNames={
+                "#sid": "session_id",
+                "#end": "ended_at",
+                "#job": "agent_job",
+                "#agent": "agent_identity",
+                "#at": "claimed_at",
+            },
+            ExpressionAttributeValues={":job": job_id, ":agent": agent_identity, ":at": iso(now)},
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if not _conditional_failed(exc):
+            raise
+        old: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
+        if not old:
+            raise ClaimRefused("unknown") from exc
+        if "ended_at" in old:
+            raise ClaimRefused("finished") from exc
+        raise ClaimRefused("claimed") from exc
+    return dict(from_dynamo(response.get("Attributes") or {}))
 
 
 @tracer.capture_method(capture_response=False)  # items can be large; keep traces small

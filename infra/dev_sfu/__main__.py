@@ -1,4 +1,4 @@
-"""`python -m infra.dev_sfu [--host H --port P --api-key K --api-secret S --webhook-url URL]`."""
+"""`python -m infra.dev_sfu [--host H --port P --api-key K --api-secret S --webhook-url URL ...]`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from typing import Any
+
+from pydantic import ValidationError
 
 from .server import DevSfu
 from .settings import DevSfuSettings
@@ -22,12 +25,19 @@ def main() -> None:
     parser.add_argument("--api-secret")
     parser.add_argument("--webhook-url", help='"" disables webhooks')
     parser.add_argument("--departure-timeout", type=float)
+    parser.add_argument("--audio-relay", choices=["forward", "decode"], help="forward (default) or decode")
+    parser.add_argument("--media-trace", help="file for per-packet audio timings (benchmarks)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
     overrides: dict[str, Any] = {
         k: v for k, v in vars(args).items() if v is not None and k not in ("log_level",)
     }
-    settings = DevSfuSettings(**overrides)
+    try:
+        settings = DevSfuSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        print(f"configuration error: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",

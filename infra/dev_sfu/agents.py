@@ -52,6 +52,10 @@ class JobRecord:
     terminated: bool = False
 
 
+class _DispatchTerminated(Exception):
+    """The worker rejected the job with terminate=True."""
+
+
 @dataclass
 class _PendingDispatch:
     room: Room
@@ -128,7 +132,12 @@ class AgentDispatcher:
                 break
             worker = candidates[0]
             tried.add(worker.id)
-            if await self._offer(worker, job, room):
+            try:
+                if await self._offer(worker, job, room):
+                    return
+            except _DispatchTerminated:
+                # livekit-server: a worker that rejects with terminate ends the job (no other worker is
+                # asked, no retry later); the room keeps its dispatch as done.
                 return
         if not room.closed:
             logger.info("dispatch room=%s agent=%r waiting for a worker", room.name, pending.agent_name)
@@ -146,6 +155,11 @@ class AgentDispatcher:
         finally:
             worker.availability.pop(job.id, None)
         if not resp.available:
+            if resp.terminate:
+                logger.info(
+                    "dispatch room=%s job=%s: worker %s rejected it (terminate)", room.name, job.id, worker.id
+                )
+                raise _DispatchTerminated
             logger.info("dispatch room=%s job=%s: worker %s declined", room.name, job.id, worker.id)
             return False
         if room.closed or worker.id not in self.workers:

@@ -19,6 +19,7 @@ class JoinGrant:
     claims: Claims
     room: str
     identity: str
+    expires_at: float = 0.0  # the token's exp (unix seconds)
 
 
 def token_from_request(request: web.Request) -> str:
@@ -51,7 +52,9 @@ def verify_join(verifier: TokenVerifier, token: str) -> JoinGrant:
         raise TokenRejected("token names no room")
     if not claims.identity:
         raise TokenRejected("token has no identity")
-    return JoinGrant(claims=claims, room=video.room, identity=claims.identity)
+    # Verified above: read exp without checking the signature twice.
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp") or 0
+    return JoinGrant(claims=claims, room=video.room, identity=claims.identity, expires_at=float(exp))
 
 
 def verify_agent_worker(verifier: TokenVerifier, token: str) -> Claims:
@@ -61,9 +64,33 @@ def verify_agent_worker(verifier: TokenVerifier, token: str) -> Claims:
     return claims
 
 
+class PermissionDenied(TokenRejected):
+    """A valid token without the grant this call needs (livekit-server: 401 "permissions denied")."""
+
+
 def verify_admin(verifier: TokenVerifier, token: str) -> Claims:
+    """A valid server-API token; which grant it needs depends on the call (``require``)."""
     claims = verify(verifier, token)
-    video = claims.video
-    if video is None or not (video.room_admin or video.room_list or video.room_create):
-        raise TokenRejected("token has no room admin grant")
+    if claims.video is None:
+        raise PermissionDenied("permissions denied")
     return claims
+
+
+# The grant each server-API call needs, as livekit-server's Ensure*Permission checks: room creation and
+# listing are global grants; everything that acts on one room needs roomAdmin *for that room*.
+Requirement = str  # "create", "list" or "admin"
+
+
+def require(claims: Claims, requirement: Requirement, room: str = "") -> None:
+    video = claims.video
+    if video is None:
+        raise PermissionDenied("permissions denied")
+    if requirement == "create":
+        ok = bool(video.room_create)
+    elif requirement == "list":
+        ok = bool(video.room_list)
+    else:
+        # A roomAdmin grant for room A is no grant for room B (nor for "every room": room must match).
+        ok = bool(video.room_admin) and bool(room) and video.room == room
+    if not ok:
+        raise PermissionDenied("permissions denied")

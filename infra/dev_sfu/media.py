@@ -1,8 +1,10 @@
 """Fan-out of one published track to many subscribers, packet by packet, without buffering.
 
-aiortc hands us decoded audio. Each published track is re-encoded to Opus once, with the RTP
-timestamps of the source kept (so DTX pauses stay pauses for the receivers' jitter buffers), and the
-same packets go to every subscriber's RTCRtpSender, which sends pre-encoded packets as they are.
+Audio is forwarded: the publisher's Opus packets go to every subscriber's RTCRtpSender as they arrive
+(see ``audio_tap``), with the source's RTP timestamps (so DTX pauses stay pauses for the receivers'
+jitter buffers). In decode mode (``DEV_SFU_AUDIO_RELAY=decode``, or an aiortc without the tap's hook)
+aiortc's decoded audio is re-encoded to Opus once per track instead, keeping the same timestamps.
+Video is always decoded by aiortc and encoded per subscriber.
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ import fractions
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import av
 import numpy as np
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+
+from .audio_tap import install_tap, level_dbov
+from .media_trace import MediaTrace
 
 logger = logging.getLogger("dev_sfu.media")
 
@@ -70,25 +78,26 @@ class OpusPacketizer:
         return packets
 
 
-def shorten_audio_jitter_buffer(receiver: RTCRtpReceiver) -> None:
-    """aiortc holds 4 extra audio packets (~80 ms) before decoding; loopback needs none.
+@dataclass(frozen=True)
+class MediaOptions:
+    """How the SFU relays media (from its settings); shared by every room."""
 
-    aiortc exposes no option for this, so the receiver's private buffer is swapped for one without
-    prefetch. If a future aiortc renames it, nothing breaks: the default buffer stays.
-    """
-    attr = "_RTCRtpReceiver__jitter_buffer"
-    if getattr(receiver, "_RTCRtpReceiver__kind", None) == "audio" and hasattr(receiver, attr):
-        setattr(receiver, attr, JitterBuffer(capacity=16, prefetch=0))
+    forward_audio: bool = True
+    trace: MediaTrace | None = None
 
 
 class SubscribedTrack(MediaStreamTrack):
     """What one subscriber's RTCRtpSender reads: packets pushed by the relay, newest kept."""
 
-    def __init__(self, kind: str, track_sid: str) -> None:
+    def __init__(
+        self, kind: str, track_sid: str, subscriber: str = "", trace: MediaTrace | None = None
+    ) -> None:
         super().__init__()
         self.kind = kind
         # The track id becomes the SDP msid track id, which SDKs read as the track sid.
         self._id = track_sid
+        self._subscriber = subscriber
+        self._trace = trace
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
 
     def push(self, frame: Any) -> None:
@@ -104,6 +113,9 @@ class SubscribedTrack(MediaStreamTrack):
         if frame is None:
             self.stop()
             raise MediaStreamError
+        if self._trace is not None and isinstance(frame, av.Packet) and frame.pts is not None:
+            # the sender packs and sends it without yielding: this is the packet's departure
+            self._trace.packet_out(self._id, self._subscriber, int(frame.pts))
         return frame
 
     def end(self) -> None:
@@ -125,7 +137,9 @@ class SpeechActivity:
 
     def feed(self, frame: Any) -> None:
         samples = frame.to_ndarray().astype(np.float32) / 32768.0
-        rms = float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
+        self.feed_rms(float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0)
+
+    def feed_rms(self, rms: float) -> None:
         self.level = max(rms, self.level * 0.8)
         if not self.active and rms > self.START_RMS:
             self.active = True
@@ -143,24 +157,35 @@ class SpeechActivity:
 
 
 class TrackRelay:
-    """Reads a publisher's remote track once and hands every frame to each subscriber at once."""
+    """Reads a publisher's track once and hands every packet (or frame) to each subscriber at once."""
 
     def __init__(
         self,
         source: MediaStreamTrack,
         track_sid: str,
         on_speaking: Callable[[bool, float], None] | None = None,
+        *,
+        receiver: RTCRtpReceiver | None = None,
+        options: MediaOptions | None = None,
     ) -> None:
+        options = options or MediaOptions()
         self.source = source
         self.track_sid = track_sid
+        self._trace = options.trace
         self._outputs: set[SubscribedTrack] = set()
         self._activity = SpeechActivity(on_speaking) if on_speaking and source.kind == "audio" else None
-        self._packetizer = OpusPacketizer() if source.kind == "audio" else None
+        tap = None
+        if receiver is not None and source.kind == "audio":
+            sink = self._forward if options.forward_audio else None
+            tap = install_tap(receiver, track_sid, sink, options.trace)
+        self.forwarding = tap is not None and options.forward_audio
+        self._packetizer = OpusPacketizer() if source.kind == "audio" and not self.forwarding else None
+        self._level_decoder: OpusDecoder | None = None
         self._task = asyncio.create_task(self._pump(), name=f"relay_{track_sid}")
         self.frames = 0
 
-    def subscribe(self) -> SubscribedTrack:
-        out = SubscribedTrack(self.source.kind, self.track_sid)
+    def subscribe(self, subscriber: str = "") -> SubscribedTrack:
+        out = SubscribedTrack(self.source.kind, self.track_sid, subscriber, self._trace)
         self._outputs.add(out)
         return out
 
@@ -169,10 +194,43 @@ class TrackRelay:
             self._outputs.discard(out)
             out.end()
 
+    def _forward(self, packet: RtpPacket, key: int) -> None:
+        """Called by the tap for each arriving packet, in the receiver's own task."""
+        self.frames += 1
+        if self._activity is not None:
+            self._activity.feed_rms(self._rms(packet))
+        if not packet.payload or not self._outputs:
+            return
+        out = av.Packet(packet.payload)
+        out.pts = key
+        out.time_base = _TIME_BASE
+        for track in self._outputs:
+            track.push(out)
+
+    def _rms(self, packet: RtpPacket) -> float:
+        level = level_dbov(packet)
+        if level is not None:
+            return float(10 ** (-level / 20))
+        # A publisher without the audio-level extension: decode for the level alone.
+        if self._level_decoder is None:
+            self._level_decoder = OpusDecoder()
+        try:
+            frames = self._level_decoder.decode(JitterFrame(packet.payload, packet.timestamp))
+        except av.FFmpegError:
+            return 0.0
+        samples = [
+            f.to_ndarray().astype(np.float32) / 32768.0 for f in frames if isinstance(f, av.AudioFrame)
+        ]
+        joined = np.concatenate([s.ravel() for s in samples]) if samples else np.zeros(0, np.float32)
+        return float(np.sqrt(np.mean(joined * joined))) if joined.size else 0.0
+
     async def _pump(self) -> None:
         try:
             while True:
+                # When forwarding, aiortc decodes nothing and recv() only reports the track's end.
                 frame = await self.source.recv()
+                if self.forwarding:
+                    continue
                 self.frames += 1
                 if self._packetizer is None or not isinstance(frame, av.AudioFrame):
                     for out in self._outputs:

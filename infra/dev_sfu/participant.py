@@ -30,7 +30,7 @@ from livekit.protocol import models, rtc
 
 from . import ids
 from .auth import JoinGrant
-from .media import SubscribedTrack, TrackRelay, shorten_audio_jitter_buffer
+from .media import SubscribedTrack, TrackRelay
 
 if TYPE_CHECKING:
     from .room import Room
@@ -39,6 +39,14 @@ logger = logging.getLogger("dev_sfu")
 
 _OFFER_ANSWER_TIMEOUT = 15.0
 _MAX_PENDING_DATA = 256
+# Grant names (livekit protocol auth: sourceToString) -> TrackSource.
+_SOURCES = {
+    "camera": models.TrackSource.CAMERA,
+    "microphone": models.TrackSource.MICROPHONE,
+    "screen_share": models.TrackSource.SCREEN_SHARE,
+    "screen_share_audio": models.TrackSource.SCREEN_SHARE_AUDIO,
+}
+_SOURCE_NAMES = frozenset(models.TrackSource.values())
 
 
 @dataclass
@@ -99,14 +107,20 @@ class Participant:
             models.ParticipantInfo.Kind.AGENT if self.is_agent else models.ParticipantInfo.Kind.STANDARD
         )
         self.hidden = bool(video.hidden)
+        # livekit's VideoGrant.GetCanPublishSource: no list = every source; otherwise only those named.
+        self.publish_sources = frozenset(
+            _SOURCES[name] for name in (video.can_publish_sources or []) if name in _SOURCES
+        )
         self.permission = models.ParticipantPermission(
             can_subscribe=video.can_subscribe,
             can_publish=video.can_publish,
             can_publish_data=video.can_publish_data,
+            can_publish_sources=sorted(self.publish_sources),
             can_update_metadata=bool(video.can_update_own_metadata),
             hidden=self.hidden,
             agent=bool(video.agent),
         )
+        self._restrict_sources = bool(video.can_publish_sources)
         self.room_config = claims.room_config
         self.auto_subscribe = auto_subscribe
         self.protocol = protocol
@@ -129,7 +143,6 @@ class Participant:
             rtc.SignalTarget.PUBLISHER: [],
             rtc.SignalTarget.SUBSCRIBER: [],
         }
-        self._shortened_receivers: set[int] = set()
         self._data_out: dict[str, _DataChannelOut] = {}
         self._offer_id = 0
         self._needs_offer = False
@@ -263,14 +276,38 @@ class Participant:
 
             channel.on("open", _flush)
 
-    def _on_add_track(self, req: rtc.AddTrackRequest) -> None:
+    def can_publish_source(self, source: int) -> bool:
         if not self.permission.can_publish:
-            self.send(
-                rtc.SignalResponse(
-                    request_response=rtc.RequestResponse(
-                        reason=rtc.RequestResponse.Reason.NOT_ALLOWED, message="no publish permission"
-                    )
+            return False
+        return not self._restrict_sources or source in self.publish_sources
+
+    def _refuse_track(self, req: rtc.AddTrackRequest, reason: int, message: str) -> None:
+        logger.info("refused  add_track room=%s %s cid=%s: %s", self.room.name, self, req.cid, message)
+        self.send(
+            rtc.SignalResponse(
+                request_response=rtc.RequestResponse(
+                    reason=reason,  # type: ignore[arg-type]
+                    message=message,
+                    add_track=req,
                 )
+            )
+        )
+
+    def _on_add_track(self, req: rtc.AddTrackRequest) -> None:
+        # As livekit-server's ParticipantImpl.AddTrack: the grant's sources first, then the limits.
+        if not self.can_publish_source(req.source):
+            source = models.TrackSource.Name(req.source) if req.source in _SOURCE_NAMES else str(req.source)
+            self._refuse_track(
+                req, rtc.RequestResponse.Reason.NOT_ALLOWED, f"no permission to publish a {source} track"
+            )
+            return
+        if req.type not in (models.TrackType.AUDIO, models.TrackType.VIDEO):
+            self._refuse_track(req, rtc.RequestResponse.Reason.UNSUPPORTED_TYPE, "unsupported track type")
+            return
+        cap = self.room.max_tracks_per_participant
+        if len(self.tracks) + len(self._pending_tracks) >= cap:
+            self._refuse_track(
+                req, rtc.RequestResponse.Reason.LIMIT_EXCEEDED, f"at most {cap} tracks per participant"
             )
             return
         info = models.TrackInfo(
@@ -297,13 +334,19 @@ class Participant:
         if pending is None:
             pending = next((p for p in self._pending_tracks if _kind_of(p.info.type) == track.kind), None)
         if pending is None:
+            # Media without an accepted AddTrackRequest (a refused camera, one past the cap) is dropped.
             logger.warning("%s: %s track without AddTrackRequest ignored", self, track.kind)
             return
         self._pending_tracks.remove(pending)
+        receiver = None
         for transceiver in self.publisher.getTransceivers():
             if transceiver.receiver.track is track:
                 pending.info.mid = transceiver.mid or ""
-        relay = TrackRelay(track, pending.info.sid, on_speaking=self._on_speaking)
+                receiver = transceiver.receiver
+        # Runs inside setRemoteDescription, before any RTP can arrive: the relay's tap sees every packet.
+        relay = TrackRelay(
+            track, pending.info.sid, on_speaking=self._on_speaking, receiver=receiver, options=self.room.media
+        )
         published = PublishedTrack(info=pending.info, relay=relay)
         self.tracks[published.sid] = published
         self.bump()
@@ -324,11 +367,6 @@ class Participant:
     async def _on_publisher_offer(self, offer: rtc.SessionDescription) -> None:
         await self.publisher.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
         self._unpublish_stopped_tracks(offer.sdp)
-        for transceiver in self.publisher.getTransceivers():
-            receiver = transceiver.receiver
-            if id(receiver) not in self._shortened_receivers:
-                self._shortened_receivers.add(id(receiver))
-                shorten_audio_jitter_buffer(receiver)
         await self._apply_pending_candidates(rtc.SignalTarget.PUBLISHER)
         answer = await self.publisher.createAnswer()
         await self.publisher.setLocalDescription(answer)
@@ -394,7 +432,7 @@ class Participant:
     def subscribe(self, publisher: Participant, track: PublishedTrack) -> None:
         if self.closed or track.sid in self.subscriptions or not self.permission.can_subscribe:
             return
-        output = track.relay.subscribe()
+        output = track.relay.subscribe(self.sid)
         transceiver = self.subscriber.addTransceiver(output, direction="sendonly")
         # Both SDKs split the stream id on "|" into participant sid and track sid.
         transceiver.sender._stream_id = f"{publisher.sid}|{track.sid}"

@@ -10,8 +10,10 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from livekit.protocol import models, rtc
+from livekit.protocol.room import RoomConfiguration
 
 from . import ids
+from .media import MediaOptions
 from .participant import Participant, PublishedTrack
 
 if TYPE_CHECKING:
@@ -19,6 +21,11 @@ if TYPE_CHECKING:
     from .webhooks import WebhookSender
 
 logger = logging.getLogger("dev_sfu")
+
+
+class RoomFull(Exception):
+    """The room already holds max_participants non-agent participants (livekit-server:
+    ErrMaxParticipantsExceeded; the client gets a LeaveRequest with JOIN_FAILURE)."""
 
 
 class Room:
@@ -29,12 +36,42 @@ class Room:
         self.metadata = ""
         self.empty_timeout = empty_timeout
         self.departure_timeout = departure_timeout
+        # 0 = unlimited. Agents (and other "dependent" participants) are not counted, as in livekit-server.
+        self.max_participants = 0
         self.participants: dict[str, Participant] = {}
         self.dispatched_agents: set[str] = set()
         self.closed = False
         self.ever_joined = False
         self._manager = manager
         self._close_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def media(self) -> MediaOptions:
+        return self._manager.media
+
+    @property
+    def max_tracks_per_participant(self) -> int:
+        return self._manager.max_tracks_per_participant
+
+    def apply_config(self, config: RoomConfiguration | None) -> None:
+        """A join token's roomConfig, as livekit-server's room allocator applies it: non-zero values win."""
+        if config is None:
+            return
+        if config.empty_timeout > 0:
+            self.empty_timeout = config.empty_timeout
+        if config.departure_timeout > 0:
+            self.departure_timeout = float(config.departure_timeout)
+        if config.max_participants > 0:
+            self.max_participants = config.max_participants
+
+    def check_capacity(self, identity: str, is_agent: bool) -> None:
+        """Refuse a non-agent join beyond max_participants. A participant rejoining with its own identity
+        replaces its old session (DUPLICATE_IDENTITY), so it does not count against itself."""
+        if is_agent or self.max_participants <= 0:
+            return
+        present = sum(1 for p in self.participants.values() if not p.is_agent and p.identity != identity)
+        if present >= self.max_participants:
+            raise RoomFull(f"room {self.name} already has its {self.max_participants} participant(s)")
 
     def info(self) -> models.Room:
         return models.Room(
@@ -45,7 +82,8 @@ class Room:
             creation_time=int(self.created_at),
             creation_time_ms=int(self.created_at * 1000),
             metadata=self.metadata,
-            num_participants=len(self.participants),
+            max_participants=self.max_participants,
+            num_participants=sum(1 for p in self.participants.values() if not p.is_agent),
             num_publishers=sum(1 for p in self.participants.values() if p.tracks),
         )
 
@@ -272,12 +310,15 @@ class RoomManager:
         webhooks: WebhookSender,
         server_info: models.ServerInfo,
         departure_timeout: float,
+        max_tracks_per_participant: int = 20,
     ) -> None:
         self.rooms: dict[str, Room] = {}
+        self.max_tracks_per_participant = max_tracks_per_participant
         self.webhooks = webhooks
         self.server_info = server_info
         self.departure_timeout = departure_timeout
         self.dispatcher: AgentDispatcher | None = None
+        self.media = MediaOptions()
         self.on_room_closed: list[Callable[[Room], None]] = []
         self.on_participant_left: list[Callable[[Room, Participant], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -290,14 +331,26 @@ class RoomManager:
     def get(self, name: str) -> Room | None:
         return self.rooms.get(name)
 
-    def get_or_create(self, name: str, empty_timeout: int = 300) -> Room:
+    def get_or_create(
+        self, name: str, empty_timeout: int = 300, config: RoomConfiguration | None = None
+    ) -> Room:
         room = self.rooms.get(name)
         if room is None:
             room = Room(name, self, empty_timeout=empty_timeout, departure_timeout=self.departure_timeout)
+            room.apply_config(config)
             self.rooms[name] = room
-            logger.info("room     %s created (%s)", name, room.sid)
-            asyncio.get_running_loop().call_later(empty_timeout, self._close_if_never_joined, room)
+            logger.info(
+                "room     %s created (%s) max_participants=%d empty_timeout=%ds departure_timeout=%gs",
+                name,
+                room.sid,
+                room.max_participants,
+                room.empty_timeout,
+                room.departure_timeout,
+            )
+            asyncio.get_running_loop().call_later(room.empty_timeout, self._close_if_never_joined, room)
             self.webhooks.emit("room_started", room=room.info())
+        else:
+            room.apply_config(config)
         return room
 
     def _close_if_never_joined(self, room: Room) -> None:

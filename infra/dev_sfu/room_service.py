@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ from livekit.protocol import agent_dispatch, models, room
 from . import auth
 from .room import RoomManager
 
+logger = logging.getLogger("dev_sfu")
+
 _Handler = Callable[[Any], Awaitable[Message]]
 
 
@@ -21,13 +24,14 @@ class RoomServiceApi:
     def __init__(self, rooms: RoomManager, verifier: TokenVerifier) -> None:
         self._rooms = rooms
         self._verifier = verifier
-        self._methods: dict[str, tuple[type[Message], _Handler]] = {
-            "ListRooms": (room.ListRoomsRequest, self._list_rooms),
-            "DeleteRoom": (room.DeleteRoomRequest, self._delete_room),
-            "ListParticipants": (room.ListParticipantsRequest, self._list_participants),
-            "RemoveParticipant": (room.RoomParticipantIdentity, self._remove_participant),
-            "CreateRoom": (room.CreateRoomRequest, self._create_room),
-            "CreateDispatch": (agent_dispatch.CreateAgentDispatchRequest, self._create_dispatch),
+        # method -> (request type, handler, the grant it needs: livekit-server's Ensure*Permission)
+        self._methods: dict[str, tuple[type[Message], _Handler, auth.Requirement]] = {
+            "ListRooms": (room.ListRoomsRequest, self._list_rooms, "list"),
+            "DeleteRoom": (room.DeleteRoomRequest, self._delete_room, "create"),
+            "ListParticipants": (room.ListParticipantsRequest, self._list_participants, "admin"),
+            "RemoveParticipant": (room.RoomParticipantIdentity, self._remove_participant, "admin"),
+            "CreateRoom": (room.CreateRoomRequest, self._create_room, "create"),
+            "CreateDispatch": (agent_dispatch.CreateAgentDispatchRequest, self._create_dispatch, "admin"),
         }
 
     def register(self, app: web.Application) -> None:
@@ -39,10 +43,10 @@ class RoomServiceApi:
         if method is None:
             return _twirp_error(404, "bad_route", "method not supported by the dev SFU")
         try:
-            auth.verify_admin(self._verifier, auth.token_from_request(request))
+            claims = auth.verify_admin(self._verifier, auth.token_from_request(request))
         except auth.TokenRejected as exc:
             return _twirp_error(401, "unauthenticated", str(exc))
-        req_type, handler = method
+        req_type, handler, requirement = method
         body = await request.read()
         is_json = request.content_type == "application/json"
         req = req_type()
@@ -53,6 +57,11 @@ class RoomServiceApi:
                 req.ParseFromString(body)
         except Exception:
             return _twirp_error(400, "malformed", "request body does not decode")
+        try:
+            auth.require(claims, requirement, getattr(req, "room", ""))
+        except auth.PermissionDenied as exc:
+            logger.info("refused  %s: %s", request.match_info["method"], exc)
+            return _twirp_error(401, "unauthenticated", str(exc))
         try:
             resp = await handler(req)
         except LookupError as exc:

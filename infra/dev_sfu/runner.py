@@ -69,9 +69,19 @@ def dev_sfu_process(
     api_secret: str = "secret",
     webhook_url: str = "",
     log_file: Path | None = None,
+    audio_relay: str | None = None,
+    media_trace: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run `python -m infra.dev_sfu` as a child process; yields (ws url, process)."""
+    """Run `python -m infra.dev_sfu` as a child process; yields (ws url, process).
+
+    `audio_relay` ("forward"/"decode") and `media_trace` default to the SFU's settings; the trace
+    file is complete once the context has exited (the SFU writes it out when it stops)."""
     port = port or free_port()
+    extra: list[str] = []
+    if audio_relay:
+        extra += ["--audio-relay", audio_relay]
+    if media_trace:
+        extra += ["--media-trace", str(media_trace)]
     env = dict(os.environ, PYTHONPATH=str(_REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
@@ -87,6 +97,7 @@ def dev_sfu_process(
             api_secret,
             "--webhook-url",
             webhook_url,
+            *extra,
         ],
         env=env,
         cwd=_REPO_ROOT,

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import WSMsgType, web
-from livekit.api import TokenVerifier
+from livekit.api import AccessToken, TokenVerifier
 from livekit.protocol import models, rtc
 
 from . import auth, ice
 from .agents import AgentDispatcher
+from .media import MediaOptions
+from .media_trace import MediaTrace
 from .participant import LeaveRequested, Participant
-from .room import RoomManager
+from .room import RoomFull, RoomManager
 from .room_service import RoomServiceApi
 from .settings import DevSfuSettings
 from .webhooks import WebhookSender
@@ -64,11 +69,17 @@ class DevSfu:
             node_id="ND_devsfu",
             agent_protocol=1,
         )
-        self.rooms = RoomManager(self.webhooks, self.server_info, settings.departure_timeout)
+        self.rooms = RoomManager(
+            self.webhooks,
+            self.server_info,
+            settings.departure_timeout,
+            max_tracks_per_participant=settings.max_tracks_per_participant,
+        )
         self.dispatcher = AgentDispatcher(
             self.rooms, settings.api_key, settings.api_secret, settings.availability_timeout
         )
         self.rooms.dispatcher = self.dispatcher
+        self.media_trace: MediaTrace | None = None
         self._runner: web.AppRunner | None = None
         self._connections: set[asyncio.Task[object]] = set()
         self.port = settings.port
@@ -94,6 +105,11 @@ class DevSfu:
 
     async def start(self) -> None:
         ice.offer_only(self.settings.ice_host)
+        if self.settings.media_trace:
+            self.media_trace = MediaTrace(Path(self.settings.media_trace))
+        self.rooms.media = MediaOptions(
+            forward_audio=self.settings.audio_relay == "forward", trace=self.media_trace
+        )
         self.webhooks.start()
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -103,11 +119,20 @@ class DevSfu:
         self.port = sock.getsockname()[1]
         site = web.SockSite(self._runner, sock)
         await site.start()
-        logger.info("dev SFU listening on %s (webhooks: %s)", self.url, self.settings.webhook_url or "off")
+        logger.info(
+            "dev SFU listening on %s (webhooks: %s, audio: %s)",
+            self.url,
+            self.settings.webhook_url or "off",
+            self.settings.audio_relay,
+        )
 
     async def stop(self) -> None:
         if self._runner is None:
             return
+        # Stop listening first: a worker whose connection is closed below reconnects at once, and a
+        # connection accepted now would be left waiting for a register response that never comes.
+        for site in list(self._runner.sites):
+            await site.stop()
         await self.rooms.close_all()
         await self.dispatcher.close()
         for task in list(self._connections):
@@ -116,6 +141,9 @@ class DevSfu:
             await self._runner.cleanup()
             self._runner = None
         await self.webhooks.close()
+        if self.media_trace is not None:
+            self.media_trace.close()
+            self.media_trace = None
         logger.info("dev SFU stopped")
 
     # ----- handlers -----------------------------------------------------------------------------
@@ -166,11 +194,58 @@ class DevSfu:
                 self._connections.discard(task)
         return ws
 
+    async def _refuse_join(self, ws: web.WebSocketResponse, grant: auth.JoinGrant, why: str) -> None:
+        """As livekit-server when Room.Join fails: the first (and only) message is a LeaveRequest."""
+        logger.info("refused  join room=%s identity=%s: %s", grant.room, grant.identity, why)
+        leave = rtc.LeaveRequest(
+            can_reconnect=False,
+            reason=models.DisconnectReason.JOIN_FAILURE,
+            action=rtc.LeaveRequest.Action.DISCONNECT,
+        )
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_bytes(rtc.SignalResponse(leave=leave).SerializeToString())
+        await ws.close()
+
+    def _refreshed_token(self, grant: auth.JoinGrant) -> str:
+        """livekit-server's RoomManager.refreshToken: the same grants, valid for at least the refresh TTL."""
+        claims = grant.claims
+        remaining = grant.expires_at - time.time()
+        ttl = max(self.settings.token_refresh_ttl, remaining)
+        token = (
+            AccessToken(self.settings.api_key, self.settings.api_secret)
+            .with_identity(grant.identity)
+            .with_ttl(datetime.timedelta(seconds=ttl))
+        )
+        if claims.video is not None:
+            token = token.with_grants(claims.video)
+        if claims.name:
+            token = token.with_name(claims.name)
+        if claims.kind:
+            token = token.with_kind(claims.kind)  # type: ignore[arg-type]
+        if claims.metadata:
+            token = token.with_metadata(claims.metadata)
+        if claims.attributes:
+            token = token.with_attributes(dict(claims.attributes))
+        if claims.room_config is not None:
+            token = token.with_room_config(claims.room_config)
+        return token.to_jwt()
+
+    async def _refresh_tokens(self, participant: Participant, grant: auth.JoinGrant) -> None:
+        while not participant.closed:
+            participant.send(rtc.SignalResponse(refresh_token=self._refreshed_token(grant)))
+            await asyncio.sleep(self.settings.token_refresh_interval)
+
     async def _run_participant(
         self, request: web.Request, ws: web.WebSocketResponse, grant: auth.JoinGrant
     ) -> None:
         new_room = self.rooms.get(grant.room) is None
-        room = self.rooms.get_or_create(grant.room)
+        room = self.rooms.get_or_create(grant.room, config=grant.claims.room_config)
+        is_agent = grant.claims.kind == "agent" or bool(grant.claims.video and grant.claims.video.agent)
+        try:
+            room.check_capacity(grant.identity, is_agent)
+        except RoomFull as exc:
+            await self._refuse_join(ws, grant, str(exc))
+            return
         try:
             protocol = int(request.query.get("protocol", "0"))
         except ValueError:
@@ -183,6 +258,7 @@ class DevSfu:
             protocol=protocol,
         )
         await room.add_participant(participant)
+        refresher = asyncio.create_task(self._refresh_tokens(participant, grant), name="token_refresh")
         if not participant.is_agent:
             self.dispatcher.dispatch_for_join(room, grant.claims.room_config, new_room)
         reason: int = models.DisconnectReason.SIGNAL_CLOSE
@@ -209,6 +285,7 @@ class DevSfu:
         except asyncio.CancelledError:
             reason = models.DisconnectReason.SERVER_SHUTDOWN
         finally:
+            refresher.cancel()
             with contextlib.suppress(Exception):
                 await room.remove_participant(participant, reason)
 

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+import ipaddress
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# livekit-server's --dev key pair (and our defaults): anyone can sign tokens with them.
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "secret"
+
+
+def is_loopback(host: str) -> bool:
+    """Only addresses no other machine can reach; names other than localhost are not trusted."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class DevSfuSettings(BaseSettings):
@@ -31,3 +48,36 @@ class DevSfuSettings(BaseSettings):
     # How long a worker has to answer an availability request (livekit-agents waits 7.5 s for assignment).
     availability_timeout: float = Field(default=5.0, gt=0)
     webhook_attempts: int = Field(default=4, ge=1)
+    # "forward": publishers' Opus packets go to subscribers as they arrive (as livekit-server does);
+    # "decode": aiortc decodes and the relay re-encodes once per track (slower; kept for comparison).
+    audio_relay: Literal["forward", "decode"] = Field(
+        default="forward", validation_alias=AliasChoices("DEV_SFU_AUDIO_RELAY", "audio_relay")
+    )
+    # A file for one line per relayed audio packet with its arrival and send times (benchmarks); "" = off.
+    media_trace: str = Field(default="", validation_alias=AliasChoices("DEV_SFU_MEDIA_TRACE", "media_trace"))
+    # livekit-server refuses more than 20 pending AddTrackRequests per participant; the dev SFU caps a
+    # participant's tracks (published + pending) at this, answering LIMIT_EXCEEDED beyond it.
+    max_tracks_per_participant: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("DEV_SFU_MAX_TRACKS_PER_PARTICIPANT", "max_tracks_per_participant"),
+    )
+    # As livekit-server: a connected participant gets a fresh token right after joining and then every
+    # interval (valid for at least token_refresh_ttl), so a short-lived join token can still reconnect.
+    token_refresh_interval: float = Field(default=300.0, gt=0)
+    token_refresh_ttl: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _dev_keys_stay_local(self) -> DevSfuSettings:
+        # Development keys sign anything for anyone: they are only acceptable where no one else can connect.
+        dev = self.api_key == DEV_API_KEY or self.api_secret == DEV_API_SECRET
+        if dev:
+            for name, host in (("DEV_SFU_HOST", self.host), ("DEV_SFU_ICE_HOST", self.ice_host)):
+                if not is_loopback(host):
+                    raise ValueError(
+                        f"{name}: {host!r} is not a loopback address; the development key pair "
+                        f"({DEV_API_KEY}/{DEV_API_SECRET}) may only serve 127.0.0.1 / ::1 — set "
+                        "LIVEKIT_API_KEY and LIVEKIT_API_SECRET to your own"
+                    )
+        return self

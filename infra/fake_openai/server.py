@@ -33,6 +33,14 @@ class Behaviour:
     fail_status: int = 500
     transcripts: list[str] = field(default_factory=list)  # next transcriptions, in order
     default_transcript: str = "hello there"
+    # Set: transcriptions report this detected language (``languages`` in the JSON, as the local model
+    # server and gpt-transcribe do), so the session keys its turn detector by it. None: text only.
+    transcript_language: str | None = None
+    # Set: every chat completion answers this text instead of quoting the caller.
+    reply_text: str | None = None
+    # Audio quieter than this RMS (16-bit scale) is transcribed as "", as a real recogniser hears
+    # nothing in silence; 0 transcribes everything.
+    silent_below_rms: float = 0.0
 
 
 @dataclass
@@ -116,7 +124,7 @@ class FakeOpenAI:
         body = await request.json()
         messages = body.get("messages", [])
         self.stats.last_chat_messages = messages
-        text = reply_for(messages)
+        text = self.behaviour.reply_text if self.behaviour.reply_text is not None else reply_for(messages)
         model = body.get("model", "fake-llm")
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
         created = int(time.time())
@@ -190,14 +198,20 @@ class FakeOpenAI:
         data = upload.file.read()
         self.stats.last_audio_seconds, self.stats.last_audio_rms = _wav_stats(data)
         await asyncio.sleep(self.behaviour.stt_delay_ms / 1000)
-        text = (
-            self.behaviour.transcripts.pop(0)
-            if self.behaviour.transcripts
-            else self.behaviour.default_transcript
-        )
+        if self.stats.last_audio_rms < self.behaviour.silent_below_rms:
+            text = ""
+        else:
+            text = (
+                self.behaviour.transcripts.pop(0)
+                if self.behaviour.transcripts
+                else self.behaviour.default_transcript
+            )
         if form.get("response_format") in ("text",):
             return web.Response(text=text)
-        return web.json_response({"text": text})
+        body: dict[str, Any] = {"text": text}
+        if self.behaviour.transcript_language:
+            body["languages"] = [{"code": self.behaviour.transcript_language, "probability": 1.0}]
+        return web.json_response(body)
 
     async def speech(self, request: web.Request) -> web.StreamResponse:
         self.stats.tts_requests += 1

@@ -47,6 +47,12 @@ def main() -> int:
         sup.say(f"  SFU (LiveKit protocol)  {settings.livekit_url}")
         sup.say(f"  functions API           {settings.functions_url}")
         sup.say(f"  local AWS (moto)        {settings.aws_url}")
+        oidc = next((svc for svc in sup.services if svc.name == "oidc"), None)
+        if oidc is not None:
+            sup.say(f"  operator sign-in (OIDC) http://{settings.host}:{settings.oidc_port}")
+            sup.say(f"    user operator@voicecall.local  password {oidc.env['LOCAL_OIDC_OPERATOR_PASSWORD']}")
+        if settings.with_worker:
+            sup.say(f"  model server (OpenAI)   {settings.model_server_url}")
         if settings.with_web:
             sup.say(f"\n  Open {settings.web_url} in a browser and press Join.\n")
         sup.say("Press Ctrl-C to stop everything.")

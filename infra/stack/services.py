@@ -35,6 +35,10 @@ def base_env(s: StackSettings) -> dict[str, str]:
             "AWS_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "voicecall",
+            # the operators' issuer (infra/local_oidc; Cognito or any OIDC provider in production)
+            "OPERATOR_ISSUER": f"http://{s.host}:{s.oidc_port}",
+            "OPERATOR_AUDIENCE": "voicecall-web",
+            "OPERATOR_CLIENT_ID": "voicecall-web",
         }
     )
     return env
@@ -99,8 +103,50 @@ def sfu(s: StackSettings) -> Service:
     )
 
 
+def model_server(s: StackSettings) -> Service:
+    env = base_env(s)
+    env["MODEL_SERVER_API_KEY"] = s.model_server_key
+    return Service(
+        "models",
+        [sys.executable, "-m", "infra.model_server", "--host", s.host, "--port", str(s.model_server_port)],
+        env,
+        ROOT,
+        ready_log=r"model server ready at ",
+        health_url=f"http://{s.host}:{s.model_server_port}/health",
+    )
+
+
+def local_oidc(s: StackSettings) -> Service:
+    """The operators' OpenID Connect issuer stand-in (Cognito in production): prints the dev operator's
+    sign-in; the functions (serverless.yml local stage) and the web app default to it on port 9400."""
+    from infra.local_oidc import LocalOidcSettings
+
+    env = base_env(s)
+    env.setdefault("LOCAL_OIDC_OPERATOR_PASSWORD", LocalOidcSettings().operator_password)
+    return Service(
+        "oidc",
+        [
+            sys.executable,
+            "-m",
+            "infra.local_oidc",
+            "--host",
+            s.host,
+            "--port",
+            str(s.oidc_port),
+            "--redirect-uri",
+            f"{s.web_url}/",
+        ],
+        env,
+        ROOT,
+        ready_log=r"local OIDC issuer ready at ",
+        health_url=f"http://{s.host}:{s.oidc_port}/.well-known/openid-configuration",
+    )
+
+
 def worker(s: StackSettings) -> Service:
     env = base_env(s)
+    env["LOCAL_MODEL_URL"] = s.model_server_url
+    env["LOCAL_MODEL_API_KEY"] = s.model_server_key
     env.setdefault("TELEMETRY_SPOOL_DIR", str(ROOT / "var" / "telemetry-spool"))
     env["WORKER_HTTP_PORT"] = str(s.worker_http_port)
     # On one machine the worker shares the CPU with the SFU, the browser and the models themselves:
@@ -120,9 +166,10 @@ def web(s: StackSettings) -> Service:
 
 
 def all_services(s: StackSettings) -> list[Service]:
-    services = [local_aws(s), functions(s), sfu(s)]
+    services = [local_aws(s), local_oidc(s), functions(s), sfu(s)]
     if s.with_worker:
-        services.append(worker(s))
+        # the models load once for every call on this machine; the worker checks it at start
+        services += [model_server(s), worker(s)]
     if s.with_web:
         services.append(web(s))
     return services

@@ -15,6 +15,9 @@ class StackSettings(BaseSettings):
     aws_port: int = Field(4566, ge=1, le=65535)
     web_port: int = Field(5173, ge=1, le=65535)
     worker_http_port: int = Field(8081, ge=1, le=65535)
+    model_server_port: int = Field(8100, ge=1, le=65535)
+    model_server_key: str = "dev-model-server-key"
+    oidc_port: int = Field(9400, ge=1, le=65535)  # local operator issuer (infra/local_oidc)
     api_key: str = "devkey"
     api_secret: str = "secret"
     session_log_secret: str = "dev-session-log-secret"
@@ -34,6 +37,10 @@ class StackSettings(BaseSettings):
     @property
     def aws_url(self) -> str:
         return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def model_server_url(self) -> str:
+        return f"http://{self.host}:{self.model_server_port}/v1"
 
     @property
     def web_url(self) -> str:

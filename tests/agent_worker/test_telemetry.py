@@ -15,6 +15,7 @@ import pytest
 
 from agent_worker.telemetry import SessionLog, SessionLogSender, Spool, new_event_id, now_utc, resend_spooled
 from functions.models.session_log import SessionEvent, SessionStarted, TranscriptItem, TurnMetrics
+from tests.support.operator import stack_operator
 from tests.support.stack import running, stack_settings
 
 SECRET = "dev-session-log-secret"
@@ -62,8 +63,9 @@ def test_api_down_then_back_delivers_every_event_exactly_once(tmp_path: Path) ->
     room = f"call-{uuid.uuid4().hex[:12]}"
     events = call_events(room, turns=25)  # 76 events: more than one batch
     spool = Spool(tmp_path / "spool")
+    env, operator = stack_operator(settings)
 
-    with running(settings, ["aws"]):
+    with running(settings, ["aws", "oidc"], env=env):
 
         async def while_down() -> None:
             sender = SessionLogSender(settings.functions_url, SECRET, timeout_s=1.0)
@@ -77,7 +79,7 @@ def test_api_down_then_back_delivers_every_event_exactly_once(tmp_path: Path) ->
         spooled = sum(len(v) for p in spool.dir.glob("*.jsonl") for v in Spool.read(p).values())
         assert spooled == len(events), "every undeliverable event must be on disk"
 
-        with running(settings, ["functions"]):
+        with running(settings, ["functions"], env=env):
 
             async def when_back() -> tuple[int, int]:
                 sender = SessionLogSender(settings.functions_url, SECRET)
@@ -94,7 +96,9 @@ def test_api_down_then_back_delivers_every_event_exactly_once(tmp_path: Path) ->
             first, second = asyncio.run(when_back())
             assert (first, second) == (len(events), 30)
             assert not list(spool.dir.glob("*.jsonl")), "a delivered spool file is removed"
-            resp = httpx.get(f"{settings.functions_url}/sessions/{room}", timeout=10)
+            resp = httpx.get(
+                f"{settings.functions_url}/sessions/{room}", headers=operator.headers(), timeout=10
+            )
             assert resp.status_code == 200, resp.text
             print(resp.text[:1500])
             detail = resp.json()
@@ -111,7 +115,8 @@ def test_forged_signature_is_rejected_and_kept_as_dead_letter(tmp_path: Path) ->
     settings = stack_settings()
     room = f"call-{uuid.uuid4().hex[:12]}"
     spool = Spool(tmp_path / "spool")
-    with running(settings, ["aws", "functions"]):
+    env, operator = stack_operator(settings)
+    with running(settings, ["aws", "oidc", "functions"], env=env):
 
         async def send_forged() -> None:
             sender = SessionLogSender(settings.functions_url, "not-the-secret")
@@ -122,7 +127,8 @@ def test_forged_signature_is_rejected_and_kept_as_dead_letter(tmp_path: Path) ->
             await log.aclose()
 
         asyncio.run(send_forged())
-        status = httpx.get(f"{settings.functions_url}/sessions/{room}", timeout=10).status_code
+        url = f"{settings.functions_url}/sessions/{room}"
+        status = httpx.get(url, headers=operator.headers(), timeout=10).status_code
     assert status == 404, "nothing may be stored from a forged request"
     rejected = (spool.dir / "rejected.jsonl").read_text().splitlines()
     assert len(rejected) == 4 and "401" in rejected[0]

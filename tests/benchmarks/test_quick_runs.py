@@ -72,13 +72,18 @@ def test_functions_quick(tmp_path: Path, docs_snapshot: bytes) -> None:
 
 def test_endpointing_quick(tmp_path: Path, docs_snapshot: bytes) -> None:
     proc = run_quick("endpointing", tmp_path)
-    assert "(shipped): false end" in proc.stdout
+    assert "shipped (shipped) [en]: false end" in proc.stdout
     raw = check_common(tmp_path, "endpointing", docs_snapshot)
     body = section(tmp_path, "endpointing")
-    assert "**(shipped)**" in body and "**Recommendation.**" in body
-    assert "False ends by pause length" in body
-    samples = raw["samples"]
-    assert len(samples) == 1 and samples[0]["pause_s"] == 0.2
-    # The sentence was heard as a user turn, and the turn that ended it was timed.
-    assert all(s["user_turns"] >= 1 for s in samples)
-    assert any(s["eou_delay_s"] is not None and s["voice_to_voice_s"] is not None for s in samples)
+    assert "| **shipped** | English |" in body and "**Recommendation.**" in body
+    assert "False ends by pause length" in body and "Settings compared" in body
+    records = raw["records"]
+    assert len(records) == 2 and sorted(str(r["pause_s"]) for r in records) == ["0.6", "None"]
+    for r in records:
+        # The real session heard the sentence and committed it as a user turn after its speech ended...
+        assert r["commits"] and r["user_turns"] >= 1, r
+        assert all(committed > end for _start, end, committed in r["commits"]), r
+        # ...and asked the turn detector, keyed by the caller's language, for a probability.
+        assert any(
+            p is not None and 0.0 <= p <= 1.0 and lang == "en" for _at, p, _t, _d, lang in r["predictions"]
+        ), r

@@ -23,6 +23,8 @@ def token(
     ttl: datetime.timedelta = datetime.timedelta(minutes=10),
     secret: str = API_SECRET,
     agents: list[tuple[str, str]] | None = None,
+    room_config: api.RoomConfiguration | None = None,
+    kind: str | None = None,
     **grants: object,
 ) -> str:
     video = api.VideoGrants(room_join=True, room=room, can_update_own_metadata=True, **grants)  # type: ignore[arg-type]
@@ -33,12 +35,13 @@ def token(
         .with_grants(video)
         .with_ttl(ttl)
     )
-    if agents:
-        tok = tok.with_room_config(
-            api.RoomConfiguration(
-                agents=[api.RoomAgentDispatch(agent_name=name, metadata=md) for name, md in agents]
-            )
-        )
+    if kind:
+        tok = tok.with_kind(kind)  # type: ignore[arg-type]
+    if agents or room_config is not None:
+        config = room_config if room_config is not None else api.RoomConfiguration()
+        for name, md in agents or []:
+            config.agents.append(api.RoomAgentDispatch(agent_name=name, metadata=md))
+        tok = tok.with_room_config(config)
     return tok.to_jwt()
 
 

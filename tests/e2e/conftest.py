@@ -1,6 +1,8 @@
-"""The local stack for end-to-end tests: moto, the functions, the dev SFU and the agent worker.
+"""The local stack for end-to-end tests: moto, the local operator issuer, the functions, the dev SFU and
+the agent worker.
 
-The stack is started once per module on free ports with the README's offline defaults.
+The stack is started once per module on free ports with the README's offline defaults. Session logs are
+read back as the seeded operator (a real sign-in at the local issuer).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from infra.stack.settings import StackSettings
 from infra.stack.supervisor import Service, Supervisor
 from tests.support import stack as stack_support
 from tests.support.caller import Caller
+from tests.support.operator import Operator, stack_operator
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Stack:
     settings: StackSettings
     services: dict[str, Service]
     sup: Supervisor
+    operator: Operator
 
     def token(self, name: str = "Tester", language: str = "en", **extra: Any) -> dict[str, Any]:
         resp = httpx.post(
@@ -38,7 +42,9 @@ class Stack:
         return resp.json()
 
     def session(self, room: str) -> dict[str, Any]:
-        resp = httpx.get(f"{self.settings.functions_url}/sessions/{room}", timeout=10)
+        resp = httpx.get(
+            f"{self.settings.functions_url}/sessions/{room}", headers=self.operator.headers(), timeout=10
+        )
         assert resp.status_code == 200, resp.text
         return resp.json()
 
@@ -46,7 +52,9 @@ class Stack:
         deadline = time.monotonic() + within
         last: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            r = httpx.get(f"{self.settings.functions_url}/sessions/{room}", timeout=10)
+            r = httpx.get(
+                f"{self.settings.functions_url}/sessions/{room}", headers=self.operator.headers(), timeout=10
+            )
             if r.status_code == 200:
                 last = r.json()
                 if predicate(last):
@@ -88,9 +96,13 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    settings = stack_support.stack_settings()
-    with stack_support.running(settings, ["aws", "functions", "sfu", "agent"]) as (services, sup):
-        yield Stack(settings, services, sup)
+    settings = stack_support.stack_settings(oidc_port=stack_support.free_port())
+    env, operator = stack_operator(settings)
+    with stack_support.running(settings, ["aws", "oidc", "functions", "sfu", "agent"], env=env) as (
+        services,
+        sup,
+    ):
+        yield Stack(settings, services, sup, operator)
 
 
 @pytest.fixture

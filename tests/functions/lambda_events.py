@@ -17,6 +17,8 @@ from functions.handlers import analytics, api_docs, livekit_webhook, session_eve
 ROUTES = [
     ("POST", re.compile(r"^/token$"), token.handler),
     ("POST", re.compile(r"^/sessions/[^/]+/events$"), session_events.handler),
+    ("POST", re.compile(r"^/sessions/[^/]+/claim$"), session_events.handler),
+    ("GET", re.compile(r"^/calls/[^/]+/transcript$"), sessions.handler),
     ("GET", re.compile(r"^/sessions$"), sessions.handler),
     ("GET", re.compile(r"^/sessions/[^/]+$"), sessions.handler),
     ("GET", re.compile(r"^/analytics$"), analytics.handler),

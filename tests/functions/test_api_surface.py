@@ -67,6 +67,8 @@ def test_served_and_committed_openapi_match_the_code() -> None:
     assert paths == {
         "/token",
         "/sessions/{session_id}/events",
+        "/sessions/{session_id}/claim",
+        "/calls/{session_id}/transcript",
         "/sessions/{session_id}",
         "/sessions",
         "/analytics",

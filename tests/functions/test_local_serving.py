@@ -1,35 +1,49 @@
-"""The handlers served over real HTTP by serverless-offline from serverless.yml, against moto."""
+"""The handlers served over real HTTP by serverless-offline from serverless.yml, against moto and the
+local OpenID Connect issuer.
+
+serverless-offline applies no JWT authorizer unless started with --ignoreJWTSignature, and even then it
+never verifies a signature: the operator routes are protected locally by the functions' own check, which
+must refuse exactly what serverless.yml's local stage declares (its resolved config is read here).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from livekit.api import TokenVerifier
 
 from functions.models.signing import signed_headers
+from functions.operator_auth import operator_access
 from infra.local_aws import LocalAws
 from infra.local_aws.serving import serverless_offline
-from infra.local_aws.tables import ensure_node_modules
+from infra.local_aws.tables import ensure_node_modules, osls
+from infra.local_oidc import LocalOidc
 from tests.functions.helpers import SETTINGS, webhook_auth, webhook_body
+from tests.support.operator import OTHER_CLIENT, Operator, SigningKey
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def functions_url(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def functions_url(
+    local_aws: LocalAws, operator_issuer: LocalOidc, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     ensure_node_modules(ROOT)
     log = tmp_path_factory.mktemp("offline") / "serverless-offline.log"
     with serverless_offline(local_aws.url, log, timeout_s=90) as url:
         yield url
 
 
-def test_token_events_and_session_over_http(functions_url: str) -> None:
+def test_token_events_and_session_over_http(functions_url: str, operator: Operator) -> None:
     with httpx.Client(base_url=functions_url, timeout=30) as http:
         issued = http.post("/token", json={"name": "Offline", "language": "zh"})
         assert issued.status_code == 200, issued.text
@@ -82,11 +96,12 @@ def test_token_events_and_session_over_http(functions_url: str) -> None:
             == 401
         )
 
-        session = http.get(f"/sessions/{room}").json()
+        auth = operator.headers()
+        session = http.get(f"/sessions/{room}", headers=auth).json()
         assert session["status"] == "active" and [t["text"] for t in session["transcript"]] == ["你好"]
-        listed = http.get("/sessions").json()
+        listed = http.get("/sessions", headers=auth).json()
         assert room in {s["session_id"] for s in listed["items"]}
-        assert http.get("/analytics").status_code == 200
+        assert http.get("/analytics", headers=auth).status_code == 200
 
 
 def test_errors_and_cors_over_http(functions_url: str) -> None:
@@ -101,3 +116,139 @@ def test_errors_and_cors_over_http(functions_url: str) -> None:
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-origin"] in ("*", "http://127.0.0.1:5173")
         assert http.get("/openapi.json").json()["info"]["title"] == "voicecall functions API"
+
+
+def test_a_caller_owns_their_call_over_http(functions_url: str) -> None:
+    """Issue 10 #2 over real HTTP: someone's room id opens nothing without that call's key; the key
+    opens only its own call (same identity, no second dispatch) and its transcript, and is no operator
+    credential."""
+    with httpx.Client(base_url=functions_url, timeout=30) as http:
+        victim = http.post("/token", json={"name": "Victim"}).json()
+        mallory = http.post("/token", json={"name": "Mallory"}).json()
+        room = victim["room"]
+        for body, status in [
+            ({"name": "Voicecall Agent", "room": room}, 401),
+            ({"name": "Voicecall Agent", "room": room, "call_key": mallory["call_key"]}, 403),
+        ]:
+            refused = http.post("/token", json=body)
+            assert refused.status_code == status and "token" not in refused.json(), refused.text
+        rejoin = http.post("/token", json={"name": "Victim", "room": room, "call_key": victim["call_key"]})
+        assert rejoin.status_code == 200 and rejoin.json()["identity"] == victim["identity"]
+        claims = TokenVerifier(SETTINGS.livekit_api_key, SETTINGS.livekit_api_secret).verify(
+            rejoin.json()["token"]
+        )
+        assert claims.room_config is not None and not claims.room_config.agents
+
+        own = http.get(f"/calls/{room}/transcript", headers={"X-Call-Key": victim["call_key"]})
+        assert own.status_code == 200 and own.json()["transcript"] == [], own.text
+        other = http.get(f"/calls/{room}/transcript", headers={"X-Call-Key": mallory["call_key"]})
+        assert other.status_code == 403 and other.json()["error"] == "call_key_invalid"
+        assert http.get(f"/calls/{room}/transcript").status_code == 401
+        assert http.get(f"/sessions/{room}", headers={"X-Call-Key": victim["call_key"]}).status_code == 401
+        preflight = http.options(
+            f"/calls/{room}/transcript",
+            headers={
+                "Origin": "http://127.0.0.1:5173",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "x-call-key",
+            },
+        )
+        assert preflight.status_code == 204
+        assert "x-call-key" in preflight.headers.get("access-control-allow-headers", "").lower()
+
+        unsigned = http.post(f"/sessions/{room}/claim", json={"job_id": "AJ_1", "agent_identity": "agent-1"})
+        assert unsigned.status_code == 401
+        body = json.dumps({"job_id": "AJ_1", "agent_identity": "agent-1"}).encode()
+        headers = {**signed_headers(SETTINGS.session_log_secret, body), "content-type": "application/json"}
+        assert http.post(f"/sessions/{room}/claim", content=body, headers=headers).status_code == 200
+        body2 = json.dumps({"job_id": "AJ_2", "agent_identity": "agent-2"}).encode()
+        headers2 = {**signed_headers(SETTINGS.session_log_secret, body2), "content-type": "application/json"}
+        second = http.post(f"/sessions/{room}/claim", content=body2, headers=headers2)
+        assert second.status_code == 409 and second.json()["error"] == "session_claimed"
+
+
+# ---------- operator access over HTTP ----------
+
+
+@pytest.fixture(scope="module")
+def local_stage(operator_issuer: LocalOidc) -> dict[str, Any]:
+    """serverless.yml resolved for the local stage with this environment: what serverless-offline serves."""
+    assert os.environ["OPERATOR_ISSUER"] == operator_issuer.issuer
+    out = osls(["print", "--stage", "local", "--region", "us-east-1", "--format", "json"], ROOT)
+    config: dict[str, Any] = json.loads(out[out.index("{") :])
+    return config
+
+
+def declared_routes(config: dict[str, Any]) -> dict[str, list[str] | None]:
+    """'METHOD /path' -> the authorizer scopes of the route (None: no authorizer)."""
+    routes: dict[str, list[str] | None] = {}
+    for function in config["functions"].values():
+        for event in function.get("events", []):
+            http_event = event.get("httpApi")
+            if isinstance(http_event, dict):
+                authorizer = http_event.get("authorizer")
+                key = f"{http_event['method'].upper()} {http_event['path']}"
+                routes[key] = list(authorizer["scopes"]) if authorizer else None
+    return routes
+
+
+def concrete(path: str) -> str:
+    return path.replace("{session_id}", "call-0123456789ab")
+
+
+def test_the_local_stage_declares_what_the_functions_enforce(local_stage: dict[str, Any]) -> None:
+    authorizer = local_stage["provider"]["httpApi"]["authorizers"][operator_access().authorizer]
+    env = local_stage["provider"]["environment"]
+    assert authorizer["issuerUrl"] == env["OPERATOR_ISSUER"] == os.environ["OPERATOR_ISSUER"]
+    audience = authorizer["audience"]
+    assert (audience if isinstance(audience, list) else [audience]) == [env["OPERATOR_AUDIENCE"]]
+    assert authorizer["identitySource"] == operator_access().identity_source
+    protected = {k: v for k, v in declared_routes(local_stage).items() if v is not None}
+    prefix = env["OPERATOR_SCOPE_PREFIX"]
+    assert protected == {k: operator_access().required_scopes(k, prefix) for k in operator_access().routes}
+
+
+def test_serverless_offline_refuses_exactly_what_the_local_stage_declares(
+    functions_url: str, local_stage: dict[str, Any], operator: Operator
+) -> None:
+    full = operator.headers()
+    with httpx.Client(base_url=functions_url, timeout=30) as http:
+        for key, scopes in declared_routes(local_stage).items():
+            method, path = key.split(" ", 1)
+            if key == "*" or method not in ("GET", "POST"):
+                continue
+            anonymous = http.request(method, concrete(path))
+            if scopes is None:
+                assert anonymous.json().get("error") not in ("unauthorized", "invalid_token"), key
+                continue
+            assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized", key
+            assert anonymous.headers["www-authenticate"].startswith("Bearer")
+            other = [n for n in ("sessions:read", "analytics:read") if n not in scopes]
+            lacking = http.request(
+                method, concrete(path), headers=operator.headers(f"openid {' '.join(other)}")
+            )
+            assert lacking.status_code == 403 and lacking.json()["error"] == "insufficient_scope", key
+            allowed = http.request(method, concrete(path), headers=full)
+            assert allowed.status_code in (200, 404), (key, allowed.text)
+
+
+def test_bad_tokens_over_http_are_401_with_json(
+    functions_url: str, operator: Operator, signing_key: SigningKey
+) -> None:
+    now = int(time.time())
+    forged_claims = operator.claims()
+    header, payload, _ = operator.token().split(".")
+    _, _, other_signature = operator.token(scope="openid sessions:read").split(".")
+    cases = {
+        "expired": signing_key.mint(operator.claims(exp=now - 1)),
+        "wrong issuer": signing_key.mint(operator.claims(iss="https://login.example.com")),
+        "wrong audience": operator.token(client_id=OTHER_CLIENT),
+        "bad signature": f"{header}.{payload}.{other_signature}",
+        "foreign kid": signing_key.mint(forged_claims, kid="another-key"),
+    }
+    with httpx.Client(base_url=functions_url, timeout=30) as http:
+        for name, token in cases.items():
+            reply = http.get("/sessions", headers={"authorization": f"Bearer {token}"})
+            assert reply.status_code == 401, (name, reply.text)
+            assert reply.json()["error"] == "invalid_token", (name, reply.text)
+        assert http.get("/sessions", headers=operator.headers()).status_code == 200

@@ -1,5 +1,6 @@
 """CI's deployment checks: `osls package` works offline, cfn-lint passes, the packaged tables create in moto,
-and the template keeps the promises of serverless.yml (least privilege, throttling, TTL, indexes)."""
+and the template keeps the promises of serverless.yml (least privilege, throttling, TTL, indexes, and
+operator access: the JWT authorizer checks what the functions check, from functions/operator_access.json)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.app import openapi_document
+from functions.operator_auth import operator_access
 from infra.local_aws import create_tables, packaged_template, start_local_aws
 from infra.local_aws.tables import osls
 
@@ -98,6 +101,8 @@ def test_functions_run_python312_with_their_own_least_privilege_role(template: d
                     assert statement["Resource"] != "*", (role, statement)
     api_docs = json.dumps(roles["ApiDocsIamRoleLambdaExecution"])
     assert "dynamodb" not in api_docs and "ssm" not in api_docs
+    for role in roles.values():
+        assert "cognito" not in json.dumps(role).lower(), "no function administers the operators' pool"
 
 
 def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> None:
@@ -150,3 +155,120 @@ def test_deployed_stages_read_secrets_at_run_time() -> None:
     env = json.loads(printed[printed.index("{") :])
     assert env["SECRETS_SSM_PREFIX"] == "/voicecall/prod"
     assert env["LIVEKIT_API_SECRET"] == "" and env["SESSION_LOG_SECRET"] == "" and env["ACCESS_CODE"] == ""
+
+
+def test_operator_routes_are_behind_the_jwt_authorizer_the_functions_mirror(template: dict[str, Any]) -> None:
+    """The packaged authorizer, route by route, equals what functions/operator_auth.py enforces: same
+    issuer and audience (one expression, in the authorizer and in every function's environment), and
+    per route the scopes of functions/operator_access.json with the stage's prefix."""
+    access = operator_access()
+    authorizers = _resources(template, "AWS::ApiGatewayV2::Authorizer")
+    assert len(authorizers) == 1
+    ((authorizer_id, authorizer),) = authorizers.items()
+    props = authorizer["Properties"]
+    assert props["Name"] == access.authorizer and props["AuthorizerType"] == "JWT"
+    assert props["IdentitySource"] == [access.identity_source]
+    issuer, audience = props["JwtConfiguration"]["Issuer"], props["JwtConfiguration"]["Audience"]
+
+    functions = _resources(template, "AWS::Lambda::Function")
+    prefixes = set()
+    for name, function in functions.items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["OPERATOR_ISSUER"] == issuer, name
+        assert [env["OPERATOR_AUDIENCE"]] == audience, name
+        prefixes.add(env["OPERATOR_SCOPE_PREFIX"])
+    assert len(prefixes) == 1
+    prefix = prefixes.pop()
+
+    protected = {}
+    for route in _resources(template, "AWS::ApiGatewayV2::Route").values():
+        rp = route["Properties"]
+        if rp.get("AuthorizationType") == "JWT":
+            assert rp["AuthorizerId"] == {"Ref": authorizer_id}
+            protected[rp["RouteKey"]] = rp["AuthorizationScopes"]
+        else:
+            assert "AuthorizerId" not in rp and rp.get("AuthorizationType", "NONE") == "NONE", rp
+    assert protected == {key: access.required_scopes(key, prefix) for key in access.routes}
+    assert set(protected) >= {"GET /sessions", "GET /sessions/{session_id}", "GET /analytics"}
+
+    # The OpenAPI document declares the same routes with the same scope names.
+    documented = {
+        f"{method.upper()} {path}": op["security"]
+        for path, item in openapi_document()["paths"].items()
+        for method, op in item.items()
+        if op.get("security")
+    }
+    assert documented == {key: [{"operator": access.scope_names(key)}] for key in access.routes}
+
+
+def test_cognito_is_the_default_operator_issuer(template: dict[str, Any]) -> None:
+    access = operator_access()
+    assert template["Parameters"]["OperatorIdentityProvider"]["Default"] == "cognito"
+    assert template["Conditions"]["OperatorsInCognito"] == {
+        "Fn::Equals": [{"Ref": "OperatorIdentityProvider"}, "cognito"]
+    }
+    resources = template["Resources"]
+    for name in ("OperatorUserPool", "OperatorResourceServer", "OperatorWebClient", "OperatorHostedUiDomain"):
+        assert resources[name]["Condition"] == "OperatorsInCognito", name
+    pool = resources["OperatorUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["MfaConfiguration"] == "ON"
+    server = resources["OperatorResourceServer"]["Properties"]
+    assert [s["ScopeName"] for s in server["Scopes"]] == [s.name for s in access.scopes.values()]
+    client = resources["OperatorWebClient"]["Properties"]
+    assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
+    assert "ALLOW_USER_PASSWORD_AUTH" not in client["ExplicitAuthFlows"]
+    prefix = resources["SessionsLambdaFunction"]["Properties"]["Environment"]["Variables"][
+        "OPERATOR_SCOPE_PREFIX"
+    ]
+    assert prefix == server["Identifier"] + "/"
+    for key in access.routes:
+        assert set(access.required_scopes(key, prefix)) <= set(client["AllowedOAuthScopes"])
+    jwt_config = _resources(template, "AWS::ApiGatewayV2::Authorizer").popitem()[1]["Properties"][
+        "JwtConfiguration"
+    ]
+    assert jwt_config["Issuer"] == {
+        "Fn::If": [
+            "OperatorsInCognito",
+            {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${OperatorUserPool}"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert jwt_config["Audience"] == [
+        {"Fn::If": ["OperatorsInCognito", {"Ref": "OperatorWebClient"}, {"Ref": "AWS::NoValue"}]}
+    ]
+
+
+def test_another_oidc_issuer_replaces_cognito_by_stage_params() -> None:
+    printed = osls(
+        [
+            "print",
+            "--stage",
+            "prod",
+            "--region",
+            "eu-west-1",
+            "--format",
+            "json",
+            "--param=operatorIdentityProvider=oidc",
+            "--param=operatorIssuer=https://login.example.com/",
+            "--param=operatorAudience=voicecall-web",
+        ],
+        ROOT,
+    )
+    config = json.loads(printed[printed.index("{") :])
+    authorizer = config["provider"]["httpApi"]["authorizers"][operator_access().authorizer]
+    assert authorizer["issuerUrl"] == "https://login.example.com/"
+    audience = authorizer["audience"]
+    assert (audience if isinstance(audience, list) else [audience]) == ["voicecall-web"]
+    env = config["provider"]["environment"]
+    assert (env["OPERATOR_ISSUER"], env["OPERATOR_AUDIENCE"]) == (
+        "https://login.example.com/",
+        "voicecall-web",
+    )
+    assert config["resources"]["Parameters"]["OperatorIdentityProvider"]["Default"] == "oidc"
+    scopes = [
+        event["httpApi"]["authorizer"]["scopes"]
+        for event in config["functions"]["analytics"]["events"]
+        if isinstance(event["httpApi"], dict)
+    ]
+    assert scopes == [["analytics:read"]]

@@ -12,6 +12,7 @@ from functions.models.signing import signed_headers
 from functions.settings import get_settings
 from tests.functions.helpers import SETTINGS, event_id, iso, post_events, started, turn
 from tests.functions.lambda_events import invoke
+from tests.support.operator import Operator
 
 
 def new_room() -> str:
@@ -23,13 +24,14 @@ def transcript(text: str, ts: datetime, role: str = "user", **extra: object) -> 
     return {"type": "transcript", "event_id": event_id(), "ts": iso(ts), "role": role, "text": text, **extra}
 
 
-def stored_events(room: str) -> dict:
-    reply = invoke("GET", f"/sessions/{room}")
+def stored_events(room: str, operator: Operator) -> dict:
+    """What the API holds for the session, read as the operator."""
+    reply = invoke("GET", f"/sessions/{room}", headers=operator.headers())
     assert reply.status == 200, reply.text
     return reply.json()
 
 
-def test_signed_batch_is_stored_and_summarised() -> None:
+def test_signed_batch_is_stored_and_summarised(operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     batch = [
         started(room, now, language="zh", stt="local", llm="openai", tts="local"),
@@ -56,7 +58,7 @@ def test_signed_batch_is_stored_and_summarised() -> None:
     reply = post_events(room, batch)
     assert reply.status == 200, reply.text
     assert reply.json() == {"session_id": room, "received": 6, "stored": 6, "duplicates": 0}
-    session = stored_events(room)
+    session = stored_events(room, operator)
     assert session["status"] == "finished" and session["duration_s"] == 42.5
     assert session["language"] == "zh" and session["providers"] == {
         "stt": "local",
@@ -68,7 +70,7 @@ def test_signed_batch_is_stored_and_summarised() -> None:
     assert session["errors"][0]["stage"] == "tts"
 
 
-def test_retried_and_overlapping_batches_store_nothing_twice() -> None:
+def test_retried_and_overlapping_batches_store_nothing_twice(operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     first = [transcript(f"line {i}", now, turn=i) for i in range(5)]
     assert post_events(room, first).json()["stored"] == 5
@@ -84,15 +86,15 @@ def test_retried_and_overlapping_batches_store_nothing_twice() -> None:
     same_id_twice = [transcript("x", now), transcript("y", now)]
     same_id_twice[1]["event_id"] = same_id_twice[0]["event_id"]
     assert post_events(room, same_id_twice).json()["stored"] == 1
-    assert len(stored_events(room)["transcript"]) == 7
+    assert len(stored_events(room, operator)["transcript"]) == 7
 
 
-def test_batch_of_max_size_is_written_in_one_go() -> None:
+def test_batch_of_max_size_is_written_in_one_go(operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     batch = [transcript(f"{i}", now, turn=i) for i in range(100)]
     assert post_events(room, batch).json()["stored"] == 100
     assert post_events(room, batch).json()["duplicates"] == 100
-    assert len(stored_events(room)["transcript"]) == 100
+    assert len(stored_events(room, operator)["transcript"]) == 100
 
 
 def _signed(room: str, body: bytes, **kw: float) -> dict[str, str]:
@@ -111,7 +113,7 @@ def _signed(room: str, body: bytes, **kw: float) -> dict[str, str]:
         "garbage_signature",
     ],
 )
-def test_forged_or_replayed_signatures_are_401_and_store_nothing(mutate: str) -> None:
+def test_forged_or_replayed_signatures_are_401_and_store_nothing(mutate: str, operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     body = json.dumps({"events": [transcript("forged", now)]}).encode()
     headers = _signed(room, body)
@@ -133,7 +135,7 @@ def test_forged_or_replayed_signatures_are_401_and_store_nothing(mutate: str) ->
     reply = invoke("POST", f"/sessions/{room}/events", body=sent, headers=headers)
     assert reply.status == 401, reply.text
     assert reply.json()["error"] == "invalid_signature"
-    assert stored_events(room)["transcript"] == []
+    assert stored_events(room, operator)["transcript"] == []
 
 
 def test_base64_encoded_body_is_verified_on_its_bytes() -> None:
@@ -206,16 +208,16 @@ def test_base64_encoded_body_is_verified_on_its_bytes() -> None:
         {"events": [], "extra": True},
     ],
 )
-def test_invalid_batches_are_422_and_store_nothing(payload: dict) -> None:
+def test_invalid_batches_are_422_and_store_nothing(payload: dict, operator: Operator) -> None:
     room = new_room()
     body = json.dumps(payload).encode()
     reply = invoke("POST", f"/sessions/{room}/events", body=body, headers=_signed(room, body))
     assert reply.status == 422, reply.text
     assert reply.json()["error"] == "validation_error"
-    assert stored_events(room)["transcript"] == []
+    assert stored_events(room, operator)["transcript"] == []
 
 
-def test_one_bad_event_rejects_the_whole_batch() -> None:
+def test_one_bad_event_rejects_the_whole_batch(operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     good = transcript("good", now)
     bad = {**transcript("bad", now), "role": "nobody"}
@@ -223,7 +225,7 @@ def test_one_bad_event_rejects_the_whole_batch() -> None:
     wrong_room = started("call-ffffffffffff", now)
     reply = post_events(room, [good, wrong_room])
     assert reply.status == 422 and reply.json()["error"] == "room_mismatch"
-    assert stored_events(room)["transcript"] == []
+    assert stored_events(room, operator)["transcript"] == []
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe\x00"])

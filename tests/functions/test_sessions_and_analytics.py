@@ -8,18 +8,23 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from functions.analytics import percentile
+from functions.store.sessions import create_session
 from tests.functions.helpers import post_events, post_webhook, started, turn, webhook_auth, webhook_body
 from tests.functions.lambda_events import invoke
+from tests.support.operator import Operator
 
 TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def start_room_on(room: str, day: datetime) -> None:
+    # Sessions begin at POST /token (a webhook alone creates none): seed the row as of that day.
+    assert create_session(room, day, {"language": "en"})
     body = webhook_body("room_started", room, created_at=day)
-    assert post_webhook(body, webhook_auth(body)).status == 200
+    reply = post_webhook(body, webhook_auth(body))
+    assert reply.status == 200 and reply.json()["applied"] is True
 
 
-def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None) -> None:
+def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None, operator: Operator) -> None:
     rooms: dict[str, date] = {}
     for days_ago, count in ((0, 1), (1, 2), (2, 3), (4, 1)):
         for i in range(count):
@@ -34,7 +39,12 @@ def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None
     seen: list[str] = []
     cursor = None
     for _ in range(10):
-        page = invoke("GET", "/sessions", query={**query, **({"cursor": cursor} if cursor else {})})
+        page = invoke(
+            "GET",
+            "/sessions",
+            query={**query, **({"cursor": cursor} if cursor else {})},
+            headers=operator.headers(),
+        )
         assert page.status == 200, page.text
         body = page.json()
         assert len(body["items"]) <= 2
@@ -45,7 +55,9 @@ def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None
     assert sorted(seen) == sorted(rooms) and len(seen) == len(set(seen))
     days = [rooms[r] for r in seen]
     assert days == sorted(days, reverse=True)
-    one_day = invoke("GET", "/sessions", query={"from": query["to"], "to": query["to"]}).json()
+    one_day = invoke(
+        "GET", "/sessions", query={"from": query["to"], "to": query["to"]}, headers=operator.headers()
+    ).json()
     assert [i["session_id"] for i in one_day["items"]] == ["call-d0n00000000"]
 
 
@@ -64,16 +76,16 @@ def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None
         ({"cursor": "e30"}, 400),  # {}
     ],
 )
-def test_bad_listing_queries_are_4xx(query: dict[str, str], status: int) -> None:
-    reply = invoke("GET", "/sessions", query=query)
+def test_bad_listing_queries_are_4xx(query: dict[str, str], status: int, operator: Operator) -> None:
+    reply = invoke("GET", "/sessions", query=query, headers=operator.headers())
     assert reply.status == status, reply.text
     assert "error" in reply.json()
 
 
-def test_unknown_session_is_404() -> None:
-    reply = invoke("GET", "/sessions/call-123456789abc")
+def test_unknown_session_is_404(operator: Operator) -> None:
+    reply = invoke("GET", "/sessions/call-123456789abc", headers=operator.headers())
     assert reply.status == 404 and reply.json()["error"] == "session_not_found"
-    assert invoke("GET", "/sessions/bad%20id").status in (404, 422)
+    assert invoke("GET", "/sessions/bad%20id", headers=operator.headers()).status in (404, 422)
 
 
 def _session_with_turns(
@@ -120,14 +132,15 @@ def _session_with_turns(
     assert post_events(real_room, events).status == 200
 
 
-def test_analytics_math_filters_and_days(fresh_tables: None) -> None:
+def test_analytics_math_filters_and_days(fresh_tables: None, operator: Operator) -> None:
     yesterday = TODAY - timedelta(days=1)
     _session_with_turns("a", "en", "openai", [float(v) for v in range(1, 21)], TODAY, interrupted=3, errors=1)
     _session_with_turns("b", "zh", "local", [0.5, 1.5], TODAY, errors=2)
     _session_with_turns("c", "zh", "local", [9.0], yesterday)  # session created today, turn yesterday
 
     q = {"from": yesterday.date().isoformat(), "to": TODAY.date().isoformat()}
-    report = invoke("GET", "/analytics", query=q).json()
+    auth = operator.headers()
+    report = invoke("GET", "/analytics", query=q, headers=auth).json()
     overall = report["overall"]
     all_v2v = [float(v) for v in range(1, 21)] + [0.5, 1.5, 9.0]
     assert overall["sessions"] == 3 and overall["finished_sessions"] == 3
@@ -144,15 +157,17 @@ def test_analytics_math_filters_and_days(fresh_tables: None) -> None:
     assert by_day[TODAY.date().isoformat()]["turns"] == 22
     assert by_day[TODAY.date().isoformat()]["sessions"] == 3
 
-    english = invoke("GET", "/analytics", query={**q, "lang": "en"}).json()["overall"]
+    english = invoke("GET", "/analytics", query={**q, "lang": "en"}, headers=auth).json()["overall"]
     assert english["sessions"] == 1 and english["turns"] == 20 and english["errors"] == 1
     assert (
         english["stages"]["voice_to_voice"]["p50"] == 10.0
         and english["stages"]["voice_to_voice"]["p95"] == 19.0
     )
-    local = invoke("GET", "/analytics", query={**q, "provider": "local", "lang": "zh"}).json()["overall"]
+    local = invoke("GET", "/analytics", query={**q, "provider": "local", "lang": "zh"}, headers=auth).json()[
+        "overall"
+    ]
     assert local["sessions"] == 2 and local["turns"] == 3 and local["errors"] == 2
-    nobody = invoke("GET", "/analytics", query={**q, "provider": "azure"}).json()["overall"]
+    nobody = invoke("GET", "/analytics", query={**q, "provider": "azure"}, headers=auth).json()["overall"]
     assert nobody["sessions"] == 0 and nobody["turns"] == 0
 
 
@@ -165,8 +180,8 @@ def test_analytics_math_filters_and_days(fresh_tables: None) -> None:
         {"from": "2026-01-02", "to": "2026-01-01"},
     ],
 )
-def test_bad_analytics_queries_are_4xx(query: dict[str, str]) -> None:
-    reply = invoke("GET", "/analytics", query=query)
+def test_bad_analytics_queries_are_4xx(query: dict[str, str], operator: Operator) -> None:
+    reply = invoke("GET", "/analytics", query=query, headers=operator.headers())
     assert 400 <= reply.status < 500 and "error" in reply.json()
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import jwt
 import pytest
 from livekit.api import TokenVerifier
 
 from functions.settings import get_settings
+from functions.store.sessions import get_session
 from tests.functions.helpers import SETTINGS, event_id, iso, post_events, started
 from tests.functions.lambda_events import invoke
 
@@ -48,9 +51,18 @@ def test_token_has_least_grants_and_dispatches_the_agent() -> None:
         assert not getattr(video, forbidden), forbidden
     assert claims.sip is None or not (claims.sip.admin or claims.sip.call)
     assert claims.room_config is not None
+    # A room per call: the caller alone (livekit-server counts no agents), closed soon after they leave.
+    assert claims.room_config.max_participants == 1
+    assert claims.room_config.departure_timeout == SETTINGS.room_departure_timeout_s > 0
+    assert claims.room_config.empty_timeout == SETTINGS.room_empty_timeout_s > 0
     (dispatch,) = claims.room_config.agents
     assert dispatch.agent_name == SETTINGS.agent_name
-    assert json.loads(dispatch.metadata) == {"language": "zh", "persona": "default"}
+    assert json.loads(dispatch.metadata) == {
+        "language": "zh",
+        "persona": "default",
+        "caller": issued["identity"],
+    }
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", issued["call_key"])
 
     decoded = jwt.decode(
         issued["token"], SETTINGS.livekit_api_secret, algorithms=["HS256"], issuer=SETTINGS.livekit_api_key
@@ -65,8 +77,10 @@ def test_token_has_least_grants_and_dispatches_the_agent() -> None:
         "canSubscribe",
         "canPublishData",
     }
-    assert decoded["exp"] - time.time() <= timedelta(minutes=15).total_seconds() + 2
-    assert decoded["exp"] > time.time() + 60
+    # Short-lived: the token only has to cover the join (LiveKit refreshes a connected participant's).
+    assert decoded["exp"] - time.time() <= SETTINGS.token_ttl_s + 2 <= 62
+    assert decoded["exp"] > time.time() + 20
+    assert set(decoded["roomConfig"]) == {"maxParticipants", "departureTimeout", "emptyTimeout", "agents"}
 
 
 def test_foreign_secret_cannot_verify_the_token() -> None:
@@ -82,19 +96,58 @@ def test_identities_are_unique_and_sanitised() -> None:
     assert a["room"] != b["room"]
 
 
-def test_join_existing_room_and_reject_unknown_or_finished() -> None:
-    first = issue(name="host", language="en")
-    second = issue(name="guest", room=first["room"])
-    assert second["room"] == first["room"]
-
-    unknown = invoke("POST", "/token", body=json.dumps({"name": "x", "room": "call-000000000000"}))
-    assert unknown.status == 404 and unknown.json()["error"] == "session_not_found"
+def test_rejoin_needs_the_call_key_and_keeps_the_identity() -> None:
+    first = issue(name="Host", language="en")
+    again = issue(name="Someone else", room=first["room"], call_key=first["call_key"])
+    assert again["room"] == first["room"] and again["identity"] == first["identity"]
+    assert again.get("call_key") is None, "the key is returned once, by the call's first token"
+    claims = TokenVerifier(SETTINGS.livekit_api_key, SETTINGS.livekit_api_secret).verify(again["token"])
+    assert claims.identity == first["identity"] and claims.name == "Host"
+    assert claims.room_config is not None and claims.room_config.max_participants == 1
+    assert not claims.room_config.agents, "a rejoin never dispatches a second agent"
 
     now = datetime.now(UTC)
-    ended = {"type": "session_ended", "event_id": event_id(), "ts": iso(now), "reason": "hangup"}
+    ended = {"type": "session_ended", "event_id": event_id(), "ts": iso(now), "reason": "caller left"}
     assert post_events(first["room"], [started(first["room"], now), ended]).status == 200
-    finished = invoke("POST", "/token", body=json.dumps({"name": "late", "room": first["room"]}))
+    finished = invoke(
+        "POST",
+        "/token",
+        body=json.dumps({"name": "late", "room": first["room"], "call_key": first["call_key"]}),
+    )
     assert finished.status == 409 and finished.json()["error"] == "session_finished"
+
+
+def test_nobody_joins_a_call_without_its_key() -> None:
+    """Issue 10 #2: someone's room id (e.g. from a list of sessions) opens nothing."""
+    victim, mallory = issue(name="Victim"), issue(name="Mallory")
+    attempts = {
+        "no key": {"name": "Voicecall Agent", "room": victim["room"]},
+        "another call's valid key": {"name": "x", "room": victim["room"], "call_key": mallory["call_key"]},
+        "a made-up key": {"name": "x", "room": victim["room"], "call_key": "A" * 43},
+        "an unknown call": {"name": "x", "room": "call-000000000000", "call_key": victim["call_key"]},
+    }
+    expected = {
+        "no key": (401, "call_key_required"),
+        "another call's valid key": (403, "call_key_invalid"),
+        "a made-up key": (403, "call_key_invalid"),
+        "an unknown call": (403, "call_key_invalid"),
+    }
+    for label, body in attempts.items():
+        reply = invoke("POST", "/token", body=json.dumps(body))
+        assert (reply.status, reply.json()["error"]) == expected[label], (label, reply.text)
+        assert "token" not in reply.json(), label
+    # Mallory's own key still opens only Mallory's call, as Mallory.
+    own = issue(name="x", room=mallory["room"], call_key=mallory["call_key"])
+    assert own["identity"] == mallory["identity"] != victim["identity"]
+
+
+def test_the_call_key_is_stored_only_as_a_hash(local_aws: object) -> None:
+    issued = issue(name="Hash")
+    item = get_session(issued["room"])
+    assert item is not None
+    assert issued["call_key"] not in json.dumps(item, default=str)
+    assert item["call_key_hash"] == hashlib.sha256(issued["call_key"].encode()).hexdigest()
+    assert item["caller_identity"] == issued["identity"]
 
 
 @pytest.mark.parametrize(
@@ -113,6 +166,8 @@ def test_join_existing_room_and_reject_unknown_or_finished() -> None:
         {"name": "x", "unexpected": 1},
         {"name": ["x"]},
         {"name": "x", "access_code": "a" * 129},
+        {"name": "x", "room": "call-000000000000", "call_key": "short"},
+        {"name": "x", "room": "call-000000000000", "call_key": "!" * 43},
     ],
 )
 def test_invalid_bodies_are_422(body: dict) -> None:

@@ -27,6 +27,7 @@ def stack_settings(**overrides: object) -> StackSettings:
         "aws_port": free_port(),
         "web_port": free_port(),
         "worker_http_port": free_port(),
+        "oidc_port": free_port(),
     }
     ports.update(overrides)  # type: ignore[arg-type]
     return StackSettings(**ports)  # type: ignore[arg-type]
@@ -40,6 +41,7 @@ def running(
     makers = {
         "aws": services.local_aws,
         "functions": services.functions,
+        "oidc": services.local_oidc,
         "sfu": services.sfu,
         "agent": services.worker,
         "web": services.web,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-from livekit import rtc
+
+if TYPE_CHECKING:
+    from infra.model_server.stt import WhisperEngine
 
 _WORD = re.compile(r"[a-z0-9']+|[\u4e00-\u9fff]")
 
@@ -29,10 +33,20 @@ def overlap(expected: str, heard: str) -> float:
     return hit / len(exp)
 
 
-async def transcribe(samples: np.ndarray, rate: int, language: str) -> str:
-    from agent_worker.providers.local.stt import LocalSTT
+@functools.cache
+def _whisper() -> WhisperEngine:
+    from infra.model_server.stt import WhisperEngine
 
-    stt = LocalSTT(language=language)  # type: ignore[arg-type]
-    frame = rtc.AudioFrame(samples.astype(np.int16).tobytes(), rate, 1, samples.size)
-    event = await stt.recognize(frame)
-    return event.alternatives[0].text if event.alternatives else ""
+    engine = WhisperEngine()  # the packaged Whisper base, as the model server runs it
+    engine.load()
+    return engine
+
+
+def transcribe(samples: np.ndarray, rate: int, language: str) -> str:
+    """What the offline STT hears in int16 ``samples`` at ``rate``, in ``language``."""
+    import soxr
+
+    audio = samples.astype(np.float32) / 32768.0
+    if rate != 16_000:
+        audio = soxr.resample(audio, rate, 16_000)
+    return _whisper().transcribe(audio, language).text

@@ -1,7 +1,9 @@
 """The web app's own test suites, run from pytest: Vitest unit tests and the browser tests in web/e2e.
 
 Browser tests drive Debian's Chromium through playwright-core (node). The full-stack call starts the
-local stack (moto, functions, dev SFU, agent worker, web server) on free ports, like `python -m infra.stack`.
+local stack (moto, the local operator issuer, functions, dev SFU, agent worker, web server) on free
+ports, like `python -m infra.stack`; operator sign-in runs against moto, the issuer, the functions and
+the web server only.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +48,10 @@ def built() -> Iterator[None]:
         pytest.fail("node is required for the web app (Node 20+)")
     if not (WEB / "node_modules").is_dir():
         _run(["npm", "ci", "--no-audit", "--no-fund"], 600)
+    # the browser tests sign in at the local issuer: oidc-provider from the repository's node_modules
+    from infra.local_oidc.command import ensure_node_modules
+
+    ensure_node_modules()
     _run(["npm", "run", "build"], 600)
     yield
 
@@ -71,15 +78,49 @@ WORKER_ENV = {"LOAD_THRESHOLD": "1.0"}
 
 
 @contextmanager
-def _local_stack(env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """The whole local stack on free ports; yields the environment call.test.mjs needs."""
+def _local_stack(
+    env: dict[str, str] | None = None,
+    names: tuple[str, ...] = ("aws", "oidc", "functions", "sfu", "agent", "web"),
+) -> Iterator[dict[str, str]]:
+    """The local stack on free ports; yields the environment the browser tests need."""
     from tests.support import stack as stack_support
+    from tests.support.operator import stack_operator
 
-    settings = stack_support.stack_settings()
-    with stack_support.running(
-        settings, ["aws", "functions", "sfu", "agent", "web"], env={**WORKER_ENV, **(env or {})}
-    ):
-        yield {"STACK_WEB_URL": f"{settings.web_url}/", "STACK_TURN_TIMEOUT_MS": "120000"}
+    settings = stack_support.stack_settings(oidc_port=stack_support.free_port())
+    operator_env, operator = stack_operator(settings)
+    with stack_support.running(settings, list(names), env={**WORKER_ENV, **operator_env, **(env or {})}):
+        yield {
+            "STACK_WEB_URL": f"{settings.web_url}/",
+            "STACK_FUNCTIONS_URL": settings.functions_url,
+            "STACK_ISSUER": operator.oidc.issuer,
+            "STACK_OPERATOR_USERNAME": operator.oidc.username,
+            "STACK_OPERATOR_PASSWORD": operator.oidc.password,
+            "STACK_TURN_TIMEOUT_MS": "120000",
+        }
+
+
+@pytest.mark.browser
+def test_operator_sign_in_through_local_stack(built: None, tmp_path: Path) -> None:
+    """Code flow + PKCE in Chromium against the real issuer; the functions verify every token."""
+    from tests.support.operator import SigningKey
+
+    key = SigningKey.create(tmp_path)
+    names = ("aws", "oidc", "functions", "web")
+    with _local_stack({"LOCAL_OIDC_JWKS_FILE": str(key.jwks_file)}, names) as env:
+        now = int(time.time())
+        expired = key.mint(
+            {
+                "iss": env["STACK_ISSUER"],
+                "sub": "local-operator",
+                "aud": "voicecall-web",
+                "client_id": "voicecall-web",
+                "scope": "sessions:read analytics:read",
+                "iat": now - 1200,
+                "exp": now - 300,
+            }
+        )
+        out = _node_tests(["e2e/operator.test.mjs"], 300, env={**env, "STACK_EXPIRED_TOKEN": expired})
+    assert "# skipped 0" in out, out[-2000:]
 
 
 @pytest.mark.browser

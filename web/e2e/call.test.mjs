@@ -1,6 +1,7 @@
 // Full-stack browser test: a real call through the local stack (SFU, functions, agent worker).
 //   STACK_WEB_URL  page served by the stack, e.g. http://127.0.0.1:5173/ (required; skipped without it)
 //   STACK_API_URL  functions API, passed as ?api= (optional: otherwise the page's config.json / default)
+//   STACK_OPERATOR_USERNAME / STACK_OPERATOR_PASSWORD  the stack's operator (the analytics page signs in)
 //   STACK_WAV      what the fake microphone says (optional: made with espeak-ng from STACK_SAY)
 //   STACK_SAY      sentence to synthesise and expect back from STT; STACK_LANG en|zh (default en):
 //                  with zh both sides of the transcript must show Chinese text
@@ -78,6 +79,10 @@ describe('a real call through the local stack', { skip: WEB ? false : 'STACK_WEB
 
   it('the session then appears on the analytics page', async () => {
     assert.ok(room, 'a room from the call test');
-    await hangUpAndFindSession(page, room, { prefix: LANG === 'zh' ? 'analytics-speaking-zh' : 'analytics' });
+    // The analytics page is for operators: sign in as the stack's seeded operator.
+    const operator = process.env.STACK_OPERATOR_PASSWORD
+      ? { username: process.env.STACK_OPERATOR_USERNAME, password: process.env.STACK_OPERATOR_PASSWORD }
+      : undefined;
+    await hangUpAndFindSession(page, room, { prefix: LANG === 'zh' ? 'analytics-speaking-zh' : 'analytics', operator });
   });
 });

@@ -8,7 +8,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { artifact, close, closedPort, joinCall, launchBrowser, repoDir, serveDist, startMockApi, webDir } from './lib.mjs';
+import {
+  artifact, close, closedPort, joinCall, launchBrowser, repoDir, serveDist, serveDistWithIssuer, startMockApi, webDir,
+} from './lib.mjs';
 import { callAndCheck, hangUpAndFindSession, recordPeerConnections } from './scenario.mjs';
 
 const PYTHON = process.env.PYTHON ?? join(repoDir, '.venv', 'bin', 'python');
@@ -84,7 +86,7 @@ async function startSfu() {
 const usable = existsSync(PYTHON) && existsSync(join(repoDir, 'infra', 'dev_sfu', '__main__.py'));
 
 describe('call page with dev SFU and a scripted agent', { skip: usable ? false : 'needs .venv and infra/dev_sfu' }, () => {
-  let sfu, agent, api, web, browser, page;
+  let sfu, agent, api, site, web, browser, page;
   const room = `call-${randomBytes(6).toString('hex')}`;
   const calls = [];
 
@@ -110,7 +112,8 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
       }],
       'GET /analytics': () => [200, { overall: { sessions: calls.length, turns: 1 }, days: [] }],
     });
-    web = await serveDist(api.url);
+    site = await serveDistWithIssuer(api.url);
+    web = site.web;
 
     agent = startProcess(PYTHON, [join(webDir, 'e2e', 'fake_agent.py'), '--url', lkUrl, '--room', room,
       '--api-key', KEY, '--api-secret', SECRET, '--reply-wav', wavOf(REPLY, 'agent-reply'),
@@ -126,7 +129,7 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
   after(async () => {
     await browser?.close();
     for (const p of [agent?.proc, sfu?.proc]) if (p && p.exitCode === null) p.kill('SIGTERM');
-    if (web) await close(web.server);
+    await site?.close();
     if (api) await close(api.server);
     if (agent) console.log(agent.lines.join('').split('\n').filter((l) => l.startsWith('fake-agent')).join('\n'));
   });
@@ -147,6 +150,10 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
 
   it('the session appears on the analytics page', async () => {
     await hangUpAndFindSession(page, room, { prefix: 'fake-agent-analytics', waitMs: 5000 });
+    // The operator's bearer token went to the operator routes only.
+    const operatorCalls = api.requests.filter((r) => r.path.startsWith('/sessions') || r.path === '/analytics');
+    assert.ok(operatorCalls.length > 0 && operatorCalls.every((r) => r.authorization?.startsWith('Bearer ')));
+    assert.ok(api.requests.filter((r) => r.path === '/token').every((r) => !r.authorization));
   });
 });
 

@@ -41,10 +41,54 @@ export async function launchBrowser({ wav, fakeUi = true, fakeDevice = true } = 
   return chromium.launch({ executablePath: chromiumPath, headless: true, args });
 }
 
-export async function serveDist(apiUrl) {
+/** Serve dist/ with a config.json naming `apiUrl` and, when given, the operator issuer. */
+export async function serveDist(apiUrl, oidcIssuer) {
   if (!existsSync(join(webDir, 'dist', 'index.html'))) throw new Error('web/dist missing: run `npm run build` first');
-  const server = await startStaticServer({ port: 0, apiUrl });
+  const server = await startStaticServer({ port: 0, apiUrl, oidc: { oidcIssuer } });
   return { server, url: `http://127.0.0.1:${server.address().port}/` };
+}
+
+export const OPERATOR = { username: 'operator@voicecall.local', password: 'e2e-operator-password' };
+
+/**
+ * The web app served with a config.json naming `apiUrl` and a real local OIDC issuer (infra/local_oidc,
+ * oidc-provider) whose only redirect URI is that page. Returns { web, issuer, operator, close() }.
+ */
+export async function serveDistWithIssuer(apiUrl) {
+  const port = await closedPort();
+  const issuerUrl = `http://127.0.0.1:${port}`;
+  const web = await serveDist(apiUrl, issuerUrl);
+  // oidc-provider lives in the repository's node_modules (root `npm ci`): loaded only by the tests using it.
+  const { startIssuer } = await import('../../infra/local_oidc/server.mjs');
+  const issuer = await startIssuer({ port, redirectUris: [web.url], ...OPERATOR });
+  return {
+    web,
+    issuer,
+    operator: OPERATOR,
+    async close() {
+      await close(issuer.server);
+      await close(web.server);
+    },
+  };
+}
+
+/** On the issuer's sign-in page: sign in and wait until the app has the browser back. */
+export async function signInAtIssuer(page, { username, password } = OPERATOR, appUrl) {
+  await page.locator('input[name="password"]').waitFor({ timeout: 20_000 });
+  await page.locator('input[name="username"]').fill(username);
+  await page.locator('input[name="password"]').fill(password);
+  await page.locator('button[type="submit"]').click();
+  if (appUrl) await page.waitForURL((u) => u.href.startsWith(appUrl), { timeout: 20_000 });
+}
+
+/** Open an operator page (e.g. "#/analytics") of `appUrl`, signing in when the app sends us to the issuer. */
+export async function openSignedIn(page, appUrl, hashAndQuery = '#/analytics', operator = OPERATOR) {
+  await page.goto(`${appUrl}${hashAndQuery}`);
+  const signedIn = page.getByTestId('operator');
+  const login = page.locator('input[name="password"]');
+  await Promise.race([signedIn.waitFor({ timeout: 20_000 }), login.waitFor({ timeout: 20_000 })]);
+  if (await login.count()) await signInAtIssuer(page, operator, appUrl);
+  await signedIn.waitFor({ timeout: 20_000 });
 }
 
 export function close(server) {
@@ -65,7 +109,7 @@ export async function closedPort() {
 
 const CORS = {
   'access-control-allow-origin': '*',
-  'access-control-allow-headers': 'content-type',
+  'access-control-allow-headers': 'content-type, authorization',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
 };
 
@@ -84,7 +128,7 @@ export async function startMockApi(routes) {
         res.writeHead(204, CORS).end();
         return;
       }
-      requests.push({ method: req.method, path: url.pathname, search: url.search, body });
+      requests.push({ method: req.method, path: url.pathname, search: url.search, body, authorization: req.headers.authorization });
       const key = `${req.method} ${url.pathname}`;
       const route =
         routes[key] ?? Object.entries(routes).find(([k]) => k.endsWith('*') && key.startsWith(k.slice(0, -1)))?.[1];

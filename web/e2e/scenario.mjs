@@ -2,7 +2,7 @@
 // sides of the conversation, check the agent's audio is playing, take screenshots, then find the
 // session on the analytics page.
 import assert from 'node:assert/strict';
-import { artifact, joinCall } from './lib.mjs';
+import { artifact, joinCall, OPERATOR, signInAtIssuer } from './lib.mjs';
 
 // Runs in the page before any script: remember every RTCPeerConnection so getStats can be read.
 export function recordPeerConnections() {
@@ -171,11 +171,20 @@ async function settledSessionList(page, timeout) {
   }
 }
 
-/** Hang up, then find the session on the analytics page (reloading while the API catches up). */
-export async function hangUpAndFindSession(page, room, { prefix = 'analytics', waitMs = 60_000 } = {}) {
+/**
+ * Hang up, then find the session on the analytics page (reloading while the API catches up). The
+ * analytics page is for operators: the app sends the browser to the issuer, where `operator` signs in.
+ */
+export async function hangUpAndFindSession(page, room, { prefix = 'analytics', waitMs = 60_000, operator = OPERATOR } = {}) {
   await page.getByRole('button', { name: 'Hang up' }).click();
   await page.getByRole('button', { name: 'New call' }).waitFor();
+  const appUrl = page.url().split('#')[0].split('?')[0];
   await page.evaluate(() => (window.location.hash = '#/analytics'));
+  const signedIn = page.getByTestId('operator');
+  const login = page.locator('input[name="password"]');
+  await Promise.race([signedIn.waitFor({ timeout: 20_000 }), login.waitFor({ timeout: 20_000 })]);
+  if (await login.count()) await signInAtIssuer(page, operator, appUrl);
+  await signedIn.waitFor({ timeout: 20_000 });
   const row = page.locator(`[data-session-id="${room}"]`);
   const deadline = Date.now() + waitMs;
   try {

@@ -1,21 +1,23 @@
 // UI screenshots against the stand-in API (no stack needed): join form in en and zh at phone width,
-// analytics page and a session's detail. Also checks what those pages show.
+// analytics page and a session's detail, after signing in at a real local OIDC issuer (infra/local_oidc).
+// Also checks what those pages show and that the API got the operator's bearer token.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sessions } from './fixtures.mjs';
-import { artifact, close, launchBrowser, serveDist, startMockApi } from './lib.mjs';
+import { artifact, close, launchBrowser, openSignedIn, serveDistWithIssuer, startMockApi } from './lib.mjs';
 import { mockRoutes } from './fixtures.mjs';
 
 describe('screens with a stand-in API', () => {
-  let browser, web, api;
+  let browser, site, web, api;
   before(async () => {
     browser = await launchBrowser();
     api = await startMockApi(mockRoutes());
-    web = await serveDist(api.url);
+    site = await serveDistWithIssuer(api.url);
+    web = site.web;
   });
   after(async () => {
     await browser?.close();
-    if (web) await close(web.server);
+    await site?.close();
     if (api) await close(api.server);
   });
 
@@ -41,8 +43,10 @@ describe('screens with a stand-in API', () => {
 
   it('analytics page: totals, charts, paged sessions', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
-    await page.goto(`${web.url}?lang=en#/analytics`);
+    await openSignedIn(page, web.url, '?lang=en#/analytics');
     await page.getByTestId('sessions').waitFor();
+    const bearer = api.requests.filter((r) => r.path === '/sessions' || r.path === '/analytics');
+    assert.ok(bearer.length >= 2 && bearer.every((r) => /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/.test(r.authorization ?? '')));
     assert.match(await page.getByTestId('totals').innerText(), /42/);
     assert.equal(await page.locator('.recharts-bar-rectangle').count() > 0, true);
     assert.equal(await page.locator('[data-testid="sessions"] tbody tr').count(), 10);
@@ -56,7 +60,7 @@ describe('screens with a stand-in API', () => {
 
   it('analytics fits a phone (zh)', async () => {
     const page = await browser.newPage({ viewport: { width: 375, height: 1600 } });
-    await page.goto(`${web.url}?lang=zh#/analytics`);
+    await openSignedIn(page, web.url, '?lang=zh#/analytics');
     await page.getByTestId('sessions').waitFor();
     assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /数据分析/);
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
@@ -67,7 +71,7 @@ describe('screens with a stand-in API', () => {
   it('session detail (zh, phone width)', async () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 900 } });
     const id = sessions[0].session_id;
-    await page.goto(`${web.url}?lang=zh#/analytics`);
+    await openSignedIn(page, web.url, '?lang=zh#/analytics');
     await page.locator(`[data-session-id="${id}"] a`).click();
     await page.getByTestId('turn-table').waitFor();
     assert.match(await page.getByTestId('detail-transcript').innerText(), /What is the weather like in Beijing/);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Tiny static server for web/dist (no dependencies), used by the local stack.
 // - binds WEB_HOST:WEB_PORT (default 127.0.0.1:5173)
-// - answers /config.json from FUNCTIONS_API_URL when set, so one build points at any API at run time
+// - answers /config.json from FUNCTIONS_API_URL and the operator issuer (OPERATOR_ISSUER,
+//   OPERATOR_CLIENT_ID, OPERATOR_SCOPES) when set, so one build points at any API and issuer at run time
 //   (otherwise a dist/config.json file is served if present, else 404 and the app uses its defaults)
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -35,18 +36,25 @@ async function fileFor(root, urlPath) {
   }
 }
 
+/** config.json for the app from the given settings; null when none is given. */
+export function runtimeConfig({ apiUrl, oidcIssuer, oidcClientId, oidcScope } = {}) {
+  const entries = Object.entries({ apiUrl, oidcIssuer, oidcClientId, oidcScope }).filter(([, v]) => v);
+  return entries.length ? Object.fromEntries(entries) : null;
+}
+
 /** Start serving; resolves with the http.Server once listening (port 0 picks a free port). */
-export function startStaticServer({ root = defaultRoot, host = '127.0.0.1', port = 5173, apiUrl } = {}) {
+export function startStaticServer({ root = defaultRoot, host = '127.0.0.1', port = 5173, apiUrl, oidc = {} } = {}) {
   root = resolve(root);
+  const config = runtimeConfig({ apiUrl, ...oidc });
   const server = createServer(async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;
     }
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/config.json' && apiUrl) {
+    if (path === '/config.json' && config) {
       res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ apiUrl }));
+      res.end(JSON.stringify(config));
       return;
     }
     let file;
@@ -76,7 +84,13 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const host = process.env.WEB_HOST ?? '127.0.0.1';
   const port = Number(process.env.WEB_PORT ?? 5173);
   const apiUrl = process.env.FUNCTIONS_API_URL;
-  const server = await startStaticServer({ root, host, port, apiUrl });
-  console.log(`web: serving ${root} on http://${host}:${port}${apiUrl ? ` (api ${apiUrl})` : ''}`);
+  const oidc = {
+    oidcIssuer: process.env.OPERATOR_ISSUER,
+    oidcClientId: process.env.OPERATOR_CLIENT_ID,
+    oidcScope: process.env.OPERATOR_SCOPES,
+  };
+  const server = await startStaticServer({ root, host, port, apiUrl, oidc });
+  const notes = [apiUrl && `api ${apiUrl}`, oidc.oidcIssuer && `operator issuer ${oidc.oidcIssuer}`].filter(Boolean);
+  console.log(`web: serving ${root} on http://${host}:${port}${notes.length ? ` (${notes.join(', ')})` : ''}`);
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close(() => process.exit(0)));
 }

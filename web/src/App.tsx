@@ -1,5 +1,6 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createApiClient, type Language } from './api';
+import type { Operator, OperatorAuth } from './auth';
 import type { AppConfig } from './config';
 import { I18nContext, initialLanguage, translate, type I18n } from './i18n';
 import { hrefOf, parseRoute, type Route } from './route';
@@ -21,12 +22,65 @@ function savedLanguage(): string | null {
   }
 }
 
-export function App({ config }: { config: AppConfig }) {
+/** How the page was reached: a sign-in callback carries its outcome. */
+export interface InitialAuth {
+  operator: Operator | null;
+  error: string | null;
+}
+
+type AuthNotice = { key: 'auth.expired' } | { key: 'auth.callbackError'; message: string } | null;
+
+export function App({ config, auth, initialAuth }: { config: AppConfig; auth: OperatorAuth; initialAuth: InitialAuth }) {
   const [lang, setLangState] = useState<Language>(() =>
     initialLanguage(window.location.search, savedLanguage(), navigator.languages ?? [navigator.language]),
   );
   const [route, setRoute] = useState<Route>(() => parseRoute(window.location.hash));
+  const [operator, setOperator] = useState<Operator | null>(initialAuth.operator);
+  const [notice, setNotice] = useState<AuthNotice>(() =>
+    initialAuth.error ? { key: 'auth.callbackError', message: initialAuth.error } : null,
+  );
+  // The API client reads the token at call time; a refused token signs the operator out here.
+  const operatorRef = useRef(operator);
+  operatorRef.current = operator;
+  // The call page's client never holds the operator's token; operator pages use their own client, bound
+  // to the configured API only.
   const api = useMemo(() => createApiClient(config.apiUrl), [config.apiUrl]);
+  const operatorApi = useMemo(
+    () =>
+      createApiClient(config.operatorApiUrl, fetch.bind(globalThis), {
+        accessToken: () => operatorRef.current?.accessToken ?? null,
+        refused: () => {
+          void auth.forget();
+          setOperator(null);
+          setNotice({ key: 'auth.expired' });
+        },
+      }),
+    [config.operatorApiUrl, auth],
+  );
+  const [signingOut, setSigningOut] = useState(false);
+  const operatorPage = route.page !== 'call';
+  // Signed-out visits to operator pages go to the issuer's sign-in, unless the last attempt just
+  // failed or the API refused the token (then the operator chooses to sign in again: no loops).
+  const redirecting = operatorPage && !operator && !notice && !signingOut;
+  const redirectStarted = useRef(false);
+  useEffect(() => {
+    if (!redirecting || redirectStarted.current) return;
+    redirectStarted.current = true;
+    auth.signIn(`${window.location.search}${window.location.hash}`).catch((err: unknown) => {
+      redirectStarted.current = false;
+      setNotice({ key: 'auth.callbackError', message: err instanceof Error ? err.message : String(err) });
+    });
+  }, [redirecting, auth]);
+  // An access token that expires while a page is open counts as signed out.
+  useEffect(() => {
+    if (!operator?.expiresAt) return;
+    const ms = operator.expiresAt * 1000 - Date.now();
+    const timer = window.setTimeout(() => {
+      setOperator(null);
+      setNotice({ key: 'auth.expired' });
+    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    return () => window.clearTimeout(timer);
+  }, [operator]);
 
   useEffect(() => {
     const onHash = () => setRoute(parseRoute(window.location.hash));
@@ -72,6 +126,22 @@ export function App({ config }: { config: AppConfig }) {
             {t('nav.analytics')}
           </a>
         </nav>
+        {operator && (
+          <div className="operator" data-testid="operator">
+            <span className="small">{t('auth.signedInAs', { name: operator.name })}</span>
+            <button
+              type="button"
+              className="chip"
+              onClick={() => {
+                setSigningOut(true);
+                setOperator(null);
+                void auth.signOut();
+              }}
+            >
+              {t('auth.signOut')}
+            </button>
+          </div>
+        )}
         <div className="lang-switch" role="group" aria-label={t('nav.language')}>
           {(['zh', 'en'] as const).map((l) => (
             <button
@@ -89,10 +159,38 @@ export function App({ config }: { config: AppConfig }) {
       </header>
       <main id="main" tabIndex={-1}>
         {route.page === 'call' && <CallPage api={api} agentJoinTimeoutMs={config.agentJoinTimeoutMs} />}
-        <Suspense fallback={<p className="muted">{t('an.loading')}</p>}>
-          {route.page === 'analytics' && <AnalyticsPage api={api} />}
-          {route.page === 'session' && <SessionDetailPage api={api} id={route.id} />}
-        </Suspense>
+        {operatorPage && !operator && (
+          <div className="sign-in" data-testid="sign-in-required" data-state={redirecting ? 'redirecting' : 'signed-out'}>
+            <h1>{t('nav.analytics')}</h1>
+            {redirecting ? (
+              <p className="muted">{t('auth.redirecting')}</p>
+            ) : (
+              <>
+                <p role="alert">
+                  {notice?.key === 'auth.callbackError'
+                    ? t('auth.callbackError', { message: notice.message })
+                    : t(notice?.key ?? 'auth.required')}
+                </p>
+                <button
+                  type="button"
+                  className="primary"
+                  onClick={() => {
+                    redirectStarted.current = false;
+                    setNotice(null);
+                  }}
+                >
+                  {t('auth.signIn')}
+                </button>
+              </>
+            )}
+          </div>
+        )}
+        {operatorPage && operator && (
+          <Suspense fallback={<p className="muted">{t('an.loading')}</p>}>
+            {route.page === 'analytics' && <AnalyticsPage api={operatorApi} />}
+            {route.page === 'session' && <SessionDetailPage api={operatorApi} id={route.id} />}
+          </Suspense>
+        )}
       </main>
     </I18nContext.Provider>
   );

@@ -14,14 +14,20 @@ type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 let server: Server;
 let base = '';
 let handler: Handler = (_req, _body, res) => res.writeHead(500).end();
-const seen: { method: string; url: string; body: string; contentType?: string }[] = [];
+const seen: { method: string; url: string; body: string; contentType?: string; authorization?: string }[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', body, contentType: req.headers['content-type'] });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body,
+        contentType: req.headers['content-type'],
+        authorization: req.headers.authorization,
+      });
       handler(req, body, res);
     });
   });
@@ -239,5 +245,46 @@ describe('normalisers tolerate missing and odd fields', () => {
     expect(() => normalizeSessionPage([])).toThrow(ApiError);
     expect(() => normalizeAnalytics(null)).toThrow(ApiError);
     expect(normalizeSessionPage({}).items).toEqual([]);
+  });
+});
+
+describe('operator routes', () => {
+  it('send the access token as a bearer token to sessions and analytics only', async () => {
+    handler = (req, _body, res) =>
+      req.url?.startsWith('/token')
+        ? json(res, 200, { url: 'ws://x', token: 't' })
+        : req.url?.startsWith('/analytics')
+          ? json(res, 200, { overall: {}, days: [] })
+          : json(res, 200, { items: [], next_cursor: null, session_id: 's', transcript: [], turns: [] });
+    const api = createApiClient(base, fetch, { accessToken: () => 'operator-token' });
+    await api.listSessions();
+    expect(seen.at(-1)!.authorization).toBe('Bearer operator-token');
+    await api.getSession('s');
+    expect(seen.at(-1)!.authorization).toBe('Bearer operator-token');
+    await api.getAnalytics();
+    expect(seen.at(-1)!.authorization).toBe('Bearer operator-token');
+    await api.requestToken({ name: 'Ann', language: 'en' });
+    expect(seen.at(-1)!.url).toBe('/token');
+    expect(seen.at(-1)!.authorization).toBeUndefined();
+  });
+
+  it('send no Authorization header when nobody is signed in', async () => {
+    handler = (_req, _body, res) => json(res, 401, { error: 'unauthorized', detail: 'sign in' });
+    const err = await rejection(createApiClient(base, fetch, { accessToken: () => null }).listSessions());
+    expect(seen.at(-1)!.authorization).toBeUndefined();
+    expect(err.kind).toBe('signed_out');
+  });
+
+  it('map 401 to signed_out (and report it) and 403 to forbidden', async () => {
+    let refused = 0;
+    const api = createApiClient(base, fetch, { accessToken: () => 'stale', refused: () => (refused += 1) });
+    handler = (_req, _body, res) => json(res, 401, { error: 'invalid_token', detail: 'the token has expired' });
+    const expired = await rejection(api.getAnalytics());
+    expect([expired.kind, expired.status, expired.serverMessage]).toEqual(['signed_out', 401, 'the token has expired']);
+    expect(refused).toBe(1);
+    handler = (_req, _body, res) => json(res, 403, { error: 'insufficient_scope', detail: 'needs analytics:read' });
+    const forbidden = await rejection(api.getAnalytics());
+    expect([forbidden.kind, forbidden.status]).toEqual(['forbidden', 403]);
+    expect(refused).toBe(1);
   });
 });

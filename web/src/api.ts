@@ -9,6 +9,8 @@ export type ApiErrorKind =
   | 'access_code_invalid' // 403 after we sent a code
   | 'refused' // other 4xx (incl. 403 without a code)
   | 'not_found'
+  | 'signed_out' // 401 on an operator route: no, expired or refused sign-in
+  | 'forbidden' // 403 on an operator route: signed in without the scope it needs
   | 'server' // 5xx
   | 'bad_response'; // answered, but not the JSON we expect
 
@@ -38,6 +40,17 @@ export interface TokenResponse {
   token: string;
   room: string;
   identity: string;
+  /** The caller's proof of owning this call (first token of a call only): keep it in memory, never in a URL. */
+  call_key?: string;
+}
+
+/** What a caller may read back about their own call with its call key (GET /calls/{id}/transcript). */
+export interface CallTranscript {
+  session_id: string;
+  status: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  transcript: TranscriptEntry[];
 }
 
 export interface SessionSummary {
@@ -163,7 +176,29 @@ export function normalizeToken(body: unknown): TokenResponse {
   const url = str(body.url);
   const token = str(body.token);
   if (!url || !token) throw new ApiError('bad_response');
-  return { url, token, room: str(body.room) ?? '', identity: str(body.identity) ?? '' };
+  const callKey = str(body.call_key);
+  return {
+    url,
+    token,
+    room: str(body.room) ?? '',
+    identity: str(body.identity) ?? '',
+    ...(callKey ? { call_key: callKey } : {}),
+  };
+}
+
+export function normalizeCallTranscript(body: unknown): CallTranscript {
+  if (!isObj(body)) throw new ApiError('bad_response');
+  const id = str(body.session_id);
+  if (!id) throw new ApiError('bad_response');
+  return {
+    session_id: id,
+    status: str(body.status),
+    ended_at: str(body.ended_at),
+    end_reason: str(body.end_reason),
+    transcript: arr(body.transcript)
+      .map(normalizeTranscriptEntry)
+      .filter((t): t is TranscriptEntry => t !== null),
+  };
 }
 
 export function normalizeSessionSummary(v: unknown): SessionSummary | null {
@@ -344,11 +379,19 @@ export async function errorFromResponse(res: Response, sentAccessCode = false): 
   return new ApiError('refused', res.status, message);
 }
 
+/** Operator routes: 401 = the token is missing, expired or refused; 403 = a scope is missing. */
+export async function operatorErrorFromResponse(res: Response): Promise<ApiError> {
+  if (res.status === 401) return new ApiError('signed_out', 401, await messageOf(res));
+  if (res.status === 403) return new ApiError('forbidden', 403, await messageOf(res));
+  return errorFromResponse(res);
+}
+
 async function request(
   fetchImpl: typeof fetch,
   url: string,
   init: RequestInit,
   sentAccessCode = false,
+  toError: (res: Response) => Promise<ApiError> = (res) => errorFromResponse(res, sentAccessCode),
 ): Promise<unknown> {
   let res: Response;
   try {
@@ -356,7 +399,7 @@ async function request(
   } catch {
     throw new ApiError('unreachable');
   }
-  if (!res.ok) throw await errorFromResponse(res, sentAccessCode);
+  if (!res.ok) throw await toError(res);
   try {
     return await res.json();
   } catch {
@@ -373,13 +416,37 @@ function withQuery(base: string, path: string, query: Record<string, string | un
 
 export interface ApiClient {
   requestToken(req: TokenRequest): Promise<TokenResponse>;
+  /** The caller's own call, with the call key its first token returned (sent as X-Call-Key, never in the URL). */
+  getCallTranscript(sessionId: string, callKey: string): Promise<CallTranscript>;
   listSessions(q?: { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
   getSession(id: string): Promise<SessionDetail>;
   getAnalytics(q?: AnalyticsQuery): Promise<AnalyticsReport>;
 }
 
-export function createApiClient(apiUrl: string, fetchImpl: typeof fetch = fetch.bind(globalThis)): ApiClient {
+export interface OperatorCredentials {
+  /** The signed-in operator's access token, sent as `Authorization: Bearer` to the operator routes. */
+  accessToken(): string | null;
+  /** The API refused the token (401): it expired, was revoked or was never valid. */
+  refused?(): void;
+}
+
+export function createApiClient(
+  apiUrl: string,
+  fetchImpl: typeof fetch = fetch.bind(globalThis),
+  operator?: OperatorCredentials,
+): ApiClient {
   const base = apiUrl.replace(/\/+$/, '');
+  // Sessions and analytics are operator data: the token goes only to them, never to /token.
+  const operatorGet = async (url: string): Promise<unknown> => {
+    const token = operator?.accessToken() ?? null;
+    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+    try {
+      return await request(fetchImpl, url, { method: 'GET', headers }, false, operatorErrorFromResponse);
+    } catch (err) {
+      if (err instanceof ApiError && err.kind === 'signed_out') operator?.refused?.();
+      throw err;
+    }
+  };
   return {
     async requestToken(req) {
       const body: TokenRequest = { name: req.name, language: req.language };
@@ -392,18 +459,24 @@ export function createApiClient(apiUrl: string, fetchImpl: typeof fetch = fetch.
       );
       return normalizeToken(json);
     },
+    async getCallTranscript(sessionId, callKey) {
+      // Not an operator route: no bearer token, only the call's own key.
+      const json = await request(fetchImpl, `${base}/calls/${encodeURIComponent(sessionId)}/transcript`, {
+        method: 'GET',
+        headers: { 'X-Call-Key': callKey },
+      });
+      return normalizeCallTranscript(json);
+    },
     async listSessions(q = {}) {
       const url = withQuery(base, '/sessions', { from: q.from, to: q.to, cursor: q.cursor ?? undefined });
-      return normalizeSessionPage(await request(fetchImpl, url, { method: 'GET' }));
+      return normalizeSessionPage(await operatorGet(url));
     },
     async getSession(id) {
-      return normalizeSessionDetail(
-        await request(fetchImpl, `${base}/sessions/${encodeURIComponent(id)}`, { method: 'GET' }),
-      );
+      return normalizeSessionDetail(await operatorGet(`${base}/sessions/${encodeURIComponent(id)}`));
     },
     async getAnalytics(q = {}) {
       const url = withQuery(base, '/analytics', { from: q.from, to: q.to, lang: q.lang, provider: q.provider });
-      return normalizeAnalytics(await request(fetchImpl, url, { method: 'GET' }));
+      return normalizeAnalytics(await operatorGet(url));
     },
   };
 }

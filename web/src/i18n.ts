@@ -109,6 +109,15 @@ const en = {
   'an.status.finished': 'finished',
   'an.sessionErrors': 'Errors',
 
+  'auth.signedInAs': 'Signed in as {name}',
+  'auth.signOut': 'Sign out',
+  'auth.signIn': 'Sign in',
+  'auth.redirecting': 'Taking you to the operator sign-in…',
+  'auth.required': 'Analytics and call logs are for operators: sign in to see them.',
+  'auth.expired': 'Your sign-in is no longer valid. Sign in again to continue.',
+  'auth.callbackError': 'Sign-in did not complete: {message}',
+  'auth.forbidden': 'Your account may not see this page (missing permission).',
+
   'stage.end_of_utterance_delay': 'End of utterance',
   'stage.transcription_delay': 'Transcription',
   'stage.stt_duration': 'Speech-to-text',
@@ -223,6 +232,15 @@ const zh: Record<MessageKey, string> = {
   'an.status.active': '进行中',
   'an.status.finished': '已结束',
   'an.sessionErrors': '错误',
+
+  'auth.signedInAs': '已登录：{name}',
+  'auth.signOut': '退出登录',
+  'auth.signIn': '登录',
+  'auth.redirecting': '正在前往运营人员登录…',
+  'auth.required': '数据分析和通话记录仅限运营人员查看，请先登录。',
+  'auth.expired': '登录已失效，请重新登录。',
+  'auth.callbackError': '登录未完成：{message}',
+  'auth.forbidden': '您的账号无权查看此页面（缺少权限）。',
 
   'stage.end_of_utterance_delay': '说话结束判定',
   'stage.transcription_delay': '转写',

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import { ApiError, type AnalyticsQuery, type AnalyticsReport, type ApiClient, type SessionPage } from '../api';
 import { formatDateTime, formatDuration } from '../format';
-import { localeOf, useI18n } from '../i18n';
+import { localeOf, useI18n, type MessageKey } from '../i18n';
 import { hrefOf } from '../route';
 import { ProblemBox } from '../call/ProblemBox';
 import { LatencyChart, PerDayChart } from './Charts';
@@ -204,7 +204,13 @@ function Stat({ label, value }: { label: string; value: string }) {
 export function LoadError({ error }: { error: unknown }) {
   const { t } = useI18n();
   const kind = error instanceof ApiError ? error.kind : 'bad_response';
-  const key = kind === 'unreachable' ? 'error.unreachable' : kind === 'server' ? 'error.server' : 'an.loadError';
+  const keys: Partial<Record<typeof kind, MessageKey>> = {
+    unreachable: 'error.unreachable',
+    server: 'error.server',
+    signed_out: 'auth.expired',
+    forbidden: 'auth.forbidden',
+  };
+  const key = keys[kind] ?? 'an.loadError';
   const serverMessage = error instanceof ApiError ? error.serverMessage : undefined;
   return <ProblemBox problem={{ key, serverMessage }} title={t('an.loadError')} />;
 }

@@ -6,16 +6,18 @@ import {
   useConnectionState,
   useDataChannel,
   useLocalParticipant,
+  useRemoteParticipants,
   useTranscriptions,
   useVoiceAssistant,
 } from '@livekit/components-react';
-import { ConnectionState } from 'livekit-client';
+import { ConnectionState, type RemoteParticipant } from 'livekit-client';
 import type { Language } from '../api';
 import { formatLatency } from '../format';
 import { useI18n, type MessageKey } from '../i18n';
 import { METRICS_TOPIC, parseMetricsPacket, upsertTurn, type TurnMetricsMessage } from '../metrics';
 import { mergeTranscripts } from '../transcript';
 import { ProblemBox } from './ProblemBox';
+import { fromAgent, isFromAgent, pickAgent, roster } from './trust';
 
 export function InCall(props: {
   roomName: string;
@@ -25,8 +27,16 @@ export function InCall(props: {
 }) {
   const { t } = useI18n();
   const connection = useConnectionState();
-  const { agent, state, audioTrack } = useVoiceAssistant();
+  const { state, audioTrack } = useVoiceAssistant();
   const { localParticipant, isMicrophoneEnabled, microphoneTrack } = useLocalParticipant();
+  // The one participant whose transcripts and metrics the page believes (kind AGENT, set by the server).
+  const remotes = useRemoteParticipants();
+  const agent = pickAgent(remotes);
+  const agentIdentity = agent?.identity;
+  const agentRef = useRef<string | undefined>(agentIdentity);
+  agentRef.current = agentIdentity;
+  const people = roster(localParticipant, remotes, agentIdentity);
+  const strangers = people.filter((p) => p.role === 'other');
   const [agentTimedOut, setAgentTimedOut] = useState(false);
   const [turns, setTurns] = useState<TurnMetricsMessage[]>([]);
 
@@ -39,21 +49,24 @@ export function InCall(props: {
     return () => window.clearTimeout(timer);
   }, [agent, props.agentJoinTimeoutMs]);
 
-  const onMetrics = useCallback((msg: { payload: Uint8Array }) => {
+  const onMetrics = useCallback((msg: { payload: Uint8Array; from?: RemoteParticipant }) => {
+    // Latency comes from the agent only: a packet from anyone else on this topic is ignored.
+    if (!isFromAgent(msg.from, agentRef.current)) return;
     const parsed = parseMetricsPacket(msg.payload);
     if (parsed) setTurns((prev) => upsertTurn(prev, parsed));
   }, []);
   useDataChannel(METRICS_TOPIC, onMetrics);
 
-  const streams = useTranscriptions();
+  const allStreams = useTranscriptions();
   const localSid = microphoneTrack?.trackSid;
   const lines = useMemo(
     () =>
-      mergeTranscripts(streams, {
+      // Both sides' lines are published by the agent (the caller's words as it heard them).
+      mergeTranscripts(fromAgent(allStreams, agentIdentity), {
         localIdentity: localParticipant.identity,
         localTrackSids: new Set(localSid ? [localSid] : []),
       }),
-    [streams, localParticipant.identity, localSid],
+    [allStreams, agentIdentity, localParticipant.identity, localSid],
   );
 
   const listRef = useRef<HTMLOListElement>(null);
@@ -156,6 +169,27 @@ export function InCall(props: {
           {t('call.muted')}
         </p>
       )}
+      <section className="participants" aria-labelledby="participants-title">
+        <h2 id="participants-title" className="participants-title">
+          {t('call.participants')}
+        </h2>
+        {strangers.length > 0 && (
+          <p className="banner warn" role="alert" data-testid="stranger-warning">
+            {t('call.strangerWarning')}
+          </p>
+        )}
+        <ul data-testid="participants">
+          {people.map((p) => (
+            <li key={p.identity} data-identity={p.identity} data-role={p.role} className={`participant ${p.role}`}>
+              {p.role === 'you'
+                ? t('call.participantYou', { name: p.name })
+                : p.role === 'assistant'
+                  ? t('call.participantAgent')
+                  : t('call.participantOther', { name: p.name })}
+            </li>
+          ))}
+        </ul>
+      </section>
       <p className="room-name muted" data-testid="room-name" data-room={props.roomName}>
         {t('call.room', { room: props.roomName })}
       </p>

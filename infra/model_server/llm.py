@@ -1,0 +1,254 @@
+"""The language model for the model server: llama.cpp's own server (xllamacpp), in this process.
+
+``handle_chat_completions`` runs llama.cpp's OpenAI chat handler directly (chat template from the
+GGUF, slots, prompt-prefix cache, speculative decoding) without HTTP. xllamacpp's Server nevertheless
+always starts llama.cpp's HTTP listener as well: by default on 127.0.0.1 at a random port with no API
+key (completions, and /slots showing other callers' prompts, to any local process). An empty host list
+crashes it, so the listener is moved to a Unix socket in a private 0700 directory, with a random API
+key, the web UI and the slots/metrics endpoints off: no TCP port is opened at all.
+docs/offline-models.md has the measurements behind the defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import secrets
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.model_server import packaged
+
+if TYPE_CHECKING:
+    import xllamacpp
+
+ChunkHandler = Callable[[dict[str, Any]], bool]
+# llama.cpp logs every request at INFO; warnings and errors are enough for a server.
+_LOG_VERBOSITY = 1
+
+
+class SlotAffinity:
+    """Keeps each conversation on one llama.cpp slot, so its next turn finds its prompt cached.
+
+    llama.cpp picks the slot whose cached prompt shares the longest prefix with the new one. Every
+    call starts with the same instructions, so a new call looks similar to any call in progress and
+    takes over its slot, throwing away that call's history (measured: the next turn of the evicted
+    call re-evaluated ~80 tokens instead of ~20). Pinning a conversation key (OpenAI's ``user``
+    field) to a slot avoids that; when there are more conversations than slots, the one idle longest
+    gives up its slot."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = slots
+        self._owners: OrderedDict[str, int] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()
+
+    def slot_for(self, key: str) -> int:
+        with self._lock:
+            if key in self._owners:
+                self._owners.move_to_end(key)
+                return self._owners[key]
+            taken = set(self._owners.values())
+            free = [slot for slot in range(self._slots) if slot not in taken]
+            slot = free[0] if free else self._owners.popitem(last=False)[1]
+            self._owners[key] = slot
+            return slot
+
+
+class LlamaEngine:
+    """One llama.cpp model with ``parallel`` slots shared by every request of the server process."""
+
+    def __init__(
+        self,
+        model: str,
+        n_ctx: int = 4096,
+        threads: int = 1,
+        batch_threads: int = 2,
+        parallel: int = 2,
+        draft_model: str | None = None,
+        model_id: str | None = None,
+        *,
+        draft_max: int = 8,
+        draft_threads: int | None = None,
+        n_batch: int = 512,
+        n_ubatch: int = 512,
+        flash_attn: bool | None = None,
+    ) -> None:
+        """``model``: a packaged model's name (``packaged.PACKAGED_LLMS``) or a GGUF path; ``n_ctx`` is
+        shared by the ``parallel`` slots; ``threads`` generate, ``batch_threads`` evaluate prompts;
+        ``draft_model`` (same vocabulary) enables speculative decoding; ``flash_attn`` None = auto."""
+        if parallel < 1 or n_ctx < 256 * parallel:
+            raise ValueError("parallel must be ≥ 1 with at least 256 tokens of context per slot")
+        self._model = model
+        self._model_id = model_id or Path(model).name.removesuffix(".gguf")
+        self._n_ctx = n_ctx
+        self._threads = threads
+        self._batch_threads = batch_threads
+        self._parallel = parallel
+        self._draft_model = draft_model
+        self._draft_max = draft_max
+        self._draft_threads = draft_threads or threads
+        self._n_batch = n_batch
+        self._n_ubatch = n_ubatch
+        self._flash_attn = flash_attn
+        self._affinity = SlotAffinity(parallel)
+        self._server: xllamacpp.Server | None = None
+        self._socket_dir: str | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the last request finishes
+        self._running = 0
+        self._closed = False
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def parallel(self) -> int:
+        return self._parallel
+
+    def load(self) -> None:
+        """Load the model (and the draft model) once; later and concurrent calls wait for it."""
+        if self._server is not None:
+            return
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the language model engine is closed")
+            if self._server is not None:
+                return
+            import xllamacpp
+
+            params = self._params(xllamacpp)
+            try:
+                self._server = xllamacpp.Server(params)
+            except RuntimeError as exc:
+                self._remove_socket_dir()
+                raise packaged.ModelFileError(f"llama.cpp could not load {self._model!r}: {exc}") from exc
+
+    def _params(self, xlc: Any) -> Any:
+        model_path = packaged.llm_path(self._model)  # ModelFileError names the package or the bad path
+        draft_path = packaged.llm_path(self._draft_model) if self._draft_model else None
+        params = xlc.CommonParams()
+        params.model.path = str(model_path)
+        params.model_alias = {self._model_id}  # the "model" field of every response
+        params.n_ctx = self._n_ctx
+        params.n_parallel = self._parallel
+        params.n_batch = self._n_batch
+        params.n_ubatch = self._n_ubatch
+        params.cpuparams.n_threads = self._threads
+        params.cpuparams_batch.n_threads = self._batch_threads
+        params.cache_prompt = True  # a turn re-evaluates only what follows the common prefix
+        params.verbosity = _LOG_VERBOSITY
+        if self._flash_attn is not None:
+            fa = xlc.llama_flash_attn_type
+            params.flash_attn_type = (
+                fa.LLAMA_FLASH_ATTN_TYPE_ENABLED if self._flash_attn else fa.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            )
+        if draft_path is not None:
+            params.speculative.types = [xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+            params.speculative.draft.mparams.path = str(draft_path)
+            params.speculative.draft.n_max = self._draft_max
+            params.speculative.draft.cpuparams.n_threads = self._draft_threads
+            params.speculative.draft.cpuparams_batch.n_threads = self._batch_threads
+        # The HTTP listener xllamacpp always starts: a Unix socket only this user can reach.
+        self._socket_dir = tempfile.mkdtemp(prefix="voicecall-llama-")
+        params.hostnames = [str(Path(self._socket_dir) / "llama.sock")]
+        params.api_keys = [secrets.token_urlsafe(32)]
+        params.ui = False
+        params.endpoint_slots = False
+        params.endpoint_metrics = False
+        params.n_threads_http = 1
+        return params
+
+    @contextlib.contextmanager
+    def _serving(self) -> Iterator[xllamacpp.Server]:
+        """The loaded server, counted as in use so that ``close`` waits for the request."""
+        self.load()
+        with self._lock:
+            if self._server is None:
+                raise RuntimeError("the language model engine is closed")
+            server = self._server
+            self._running += 1
+        try:
+            yield server
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _with_slot(self, request: dict[str, Any]) -> dict[str, Any]:
+        key = request.get("user")
+        if not isinstance(key, str) or not key or "id_slot" in request:
+            return request
+        return {**request, "id_slot": self._affinity.slot_for(key)}
+
+    def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One OpenAI chat completion (``stream`` is ignored; ``user`` keeps a conversation on its
+        slot, see ``SlotAffinity``). A request llama.cpp rejects gives
+        ``{"error": {"code", "message", "type"}}`` rather than an exception."""
+        body = {**self._with_slot(request), "stream": False}
+        with self._serving() as server:
+            try:
+                result: dict[str, Any] = server.handle_chat_completions(body)
+            except ValueError as exc:  # llama.cpp's std::invalid_argument: the request is malformed
+                return _error(400, str(exc))
+        return _as_openai_error(result)
+
+    def chat_stream(self, request: dict[str, Any], on_chunk: ChunkHandler) -> None:
+        """Stream the completion's chunks (OpenAI's ``chat.completion.chunk`` dicts; the last carries
+        ``timings``, and ``usage`` when ``stream_options.include_usage``) to ``on_chunk`` until it
+        returns True: the generation then stops and its slot is free at once. Blocks until done. A
+        rejected request is one ``{"error": ...}`` chunk."""
+        body = {**self._with_slot(copy.deepcopy(request)), "stream": True}
+        failure: list[BaseException] = []
+
+        def deliver(chunk: dict[str, Any]) -> bool:
+            # an exception must not unwind through llama.cpp's C++ frames: stop, re-raise after
+            try:
+                return bool(on_chunk(_as_openai_error(chunk))) or self._closed
+            except BaseException as exc:
+                failure.append(exc)
+                return True
+
+        with self._serving() as server:
+            try:
+                server.handle_chat_completions(body, deliver)
+            except ValueError as exc:  # rejected before the first chunk: reported like llama.cpp's errors
+                deliver(_error(400, str(exc)))
+        if failure:
+            raise failure[0]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop streams at their next token, wait (up to ``timeout_s``) for requests in progress, then
+        stop llama.cpp's loop and free the model: freeing it under a running request would crash the
+        process. Later requests raise RuntimeError; safe to call twice."""
+        with self._lock:
+            self._closed = True
+            self._idle.wait_for(lambda: self._running == 0, timeout_s)
+            if self._running:
+                return  # still busy (a long non-streamed answer): leave it to process exit
+            server, self._server = self._server, None
+            del server  # the C++ destructor ends the main loop and the listener
+            self._remove_socket_dir()
+
+    def _remove_socket_dir(self) -> None:
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+
+
+def _error(code: int, message: str) -> dict[str, Any]:
+    kind = "invalid_request_error" if code < 500 else "server_error"
+    return {"error": {"code": code, "message": message, "type": kind}}
+
+
+def _as_openai_error(result: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp's handler reports some failures as a bare ``{"code", "message", "type"}``: wrap it in
+    OpenAI's ``{"error": {...}}`` so callers check one shape."""
+    if "error" not in result and "message" in result and "code" in result and "choices" not in result:
+        return {"error": result}
+    return result

@@ -1,0 +1,101 @@
+"""The model server's configuration: one typed object read from the environment (prefix MODEL_SERVER_).
+
+The server holds the offline models once per machine and serves them over the OpenAI API, so every
+call's worker stays a light I/O process. Outside loopback it refuses a development or short API key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_API_KEY = "dev-model-server-key"
+MIN_KEY_BYTES = 32
+Language = Literal["zh", "en"]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ModelServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODEL_SERVER_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8100, ge=0, le=65535, description="0 = any free port (printed at start)")
+    api_key: SecretStr = SecretStr(DEV_API_KEY)
+
+    # Speech recognition: Whisper on CTranslate2 (None = the packaged Whisper base)
+    stt_model: str | None = Field(None, description="a CTranslate2 Whisper directory")
+    stt_model_id: str = "whisper-base"
+    stt_threads: int = Field(2, ge=1, le=64)
+    stt_languages: list[Language] = Field(
+        default_factory=lambda: list[Language](["zh", "en"]), description="languages detection chooses among"
+    )
+
+    # Language model: llama.cpp (xllamacpp); a packaged model's name or a GGUF file
+    llm_model: str = "qwen2.5-1.5b"
+    llm_model_id: str | None = Field(None, description="the id clients ask for; default: llm_model")
+    llm_draft_model: str | None = Field(None, description="a smaller GGUF for speculative decoding")
+    llm_context: int = Field(4096, ge=512, le=131072)
+    llm_parallel: int = Field(2, ge=1, le=16, description="concurrent generations (slots)")
+    # One generation thread keeps tokens flowing when the other core is busy (measured).
+    llm_threads: int = Field(1, ge=1, le=64)
+    llm_batch_threads: int = Field(2, ge=1, le=64)
+
+    # Speech synthesis: the voice "auto" resolves to one of these by the text's script
+    tts_model_id: str = "local-tts"
+    voice_zh: str = "zh-baker"
+    voice_en: str = "en-joe"
+
+    max_upload_mb: int = Field(25, ge=1, le=200)
+    max_speech_chars: int = Field(4096, ge=1, le=100_000)
+
+    @field_validator("stt_languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> ModelServerSettings:
+        key = self.api_key.get_secret_value()
+        if not key:
+            raise ValueError("MODEL_SERVER_API_KEY: must not be empty")
+        if not is_loopback(self.host) and (key == DEV_API_KEY or len(key.encode()) < MIN_KEY_BYTES):
+            raise ValueError(
+                f"MODEL_SERVER_API_KEY: a development or short key (< {MIN_KEY_BYTES} bytes) is only "
+                f"allowed on a loopback host, not {self.host}"
+            )
+        return self
+
+    @property
+    def llm_id(self) -> str:
+        if self.llm_model_id:
+            return self.llm_model_id
+        return self.llm_model.rsplit("/", 1)[-1].removesuffix(".gguf")
+
+
+def config_error_line(exc: ValidationError) -> str:
+    """One readable line per problem, naming the environment variable."""
+    parts = []
+    for err in exc.errors():
+        loc = "_".join(str(p) for p in err["loc"]).upper()
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"MODEL_SERVER_{loc}: {msg}" if loc else msg)
+    return "configuration error: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ModelServerSettings:
+    return ModelServerSettings()
