@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterable
 from typing import Any
 
@@ -11,19 +13,39 @@ from agent_worker.memory import bounded_context
 from agent_worker.persona import REPLY_LANGUAGE_HINT, Persona, language_of
 from agent_worker.settings import Language
 
+logger = logging.getLogger("voicecall.agent")
+
 
 class VoiceAgent(Agent):
-    def __init__(self, *, persona: Persona, language: Language, memory_turns: int, greet: bool) -> None:
+    def __init__(
+        self, *, persona: Persona, language: Language, memory_turns: int, greet: bool, prefill: bool = False
+    ) -> None:
+        """``prefill``: have the LLM server read the instructions (and greeting) while the call starts,
+        for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
+        for the caller's words, not for ~150 tokens of instructions."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
         self._language: Language = language
         self._memory_turns = memory_turns
         self._greet = greet
+        self._prefill = prefill
+        self._background: set[asyncio.Task[None]] = set()
 
     async def on_enter(self) -> None:
         # A fixed greeting skips the LLM, so the caller hears the agent as soon as it joins.
+        greeting = self._persona.greeting(self._language)
         if self._greet:
-            self.session.say(self._persona.greeting(self._language), allow_interruptions=True)
+            self.session.say(greeting, allow_interruptions=True)
+        if self._prefill and self.session.llm is not None:
+            ctx = self.chat_ctx.copy()
+            if self._greet:
+                ctx.add_message(role="assistant", content=greeting)
+            task = asyncio.create_task(warm_prompt(self.session.llm, self._for_llm(ctx)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _for_llm(self, chat_ctx: llm.ChatContext) -> llm.ChatContext:
+        return with_reply_language(bounded_context(chat_ctx, self._memory_turns), self._language)
 
     async def llm_node(
         self,
@@ -31,19 +53,35 @@ class VoiceAgent(Agent):
         tools: list[llm.Tool],
         model_settings: ModelSettings,
     ) -> AsyncIterable[Any]:
-        bounded = with_reply_language(bounded_context(chat_ctx, self._memory_turns), self._language)
-        async for chunk in Agent.default.llm_node(self, bounded, tools, model_settings):
+        async for chunk in Agent.default.llm_node(self, self._for_llm(chat_ctx), tools, model_settings):
             yield chunk
 
 
-def with_reply_language(chat_ctx: llm.ChatContext, default: Language) -> llm.ChatContext:
-    """Append a one-line instruction naming the reply language: that of the caller's last words."""
-    last_user = next(
-        (it for it in reversed(chat_ctx.items) if it.type == "message" and it.role == "user"), None
-    )
-    if last_user is None:
-        return chat_ctx
-    language = language_of(last_user.text_content or "") or default
-    hinted = chat_ctx.copy()
-    hinted.add_message(role="system", content=REPLY_LANGUAGE_HINT[language])
-    return hinted
+async def warm_prompt(model: llm.LLM | Any, chat_ctx: llm.ChatContext) -> None:
+    """Start a completion of ``chat_ctx`` and drop it at its first token: the server has then read
+    (and cached) the whole prompt. Best effort: a failure here only costs the saving."""
+    if not isinstance(model, llm.LLM):
+        return  # a realtime model keeps its own context
+    try:
+        async with model.chat(chat_ctx=chat_ctx) as stream:
+            async for chunk in stream:
+                if chunk.delta is not None and chunk.delta.content:
+                    break
+    except Exception as exc:
+        logger.debug("prompt warm-up failed: %s", exc)
+
+
+def with_reply_language(chat_ctx: llm.ChatContext, instructions_language: Language) -> llm.ChatContext:
+    """A copy where each user message carries a short hint naming the language to reply in: its own.
+    Instructions alone do not hold a small model: after a few English turns it answers Mandarin in
+    English. The hint depends only on that message's words, so earlier turns are sent exactly as
+    before and a server's prompt cache still covers them. ``instructions_language`` is the fallback
+    for a message with no letters at all."""
+    items: list[llm.ChatItem] = []
+    for item in chat_ctx.items:
+        if item.type == "message" and item.role == "user" and item.text_content:
+            language = language_of(item.text_content) or instructions_language
+            # one text part: servers render a list of parts differently from a plain string
+            item = item.model_copy(update={"content": [item.text_content + REPLY_LANGUAGE_HINT[language]]})
+        items.append(item)
+    return llm.ChatContext(items=items)

@@ -75,11 +75,16 @@ def prewarm(proc: JobProcess) -> None:
 
 
 class ClaimRefused(Exception):
-    """The functions API refused the call to this job (unknown, finished, claimed) or did not answer."""
+    """The functions API refused the call to this job: unknown, finished or another job's."""
+
+
+class ClaimUnavailable(Exception):
+    """The functions API did not answer in time: the call's ownership cannot be checked."""
 
 
 async def claim_call(settings: WorkerSettings, room: str, job_id: str, agent_identity: str) -> None:
-    """POST /sessions/{room}/claim, signed like the session log. Raises ClaimRefused unless granted."""
+    """POST /sessions/{room}/claim, signed like the session log. Raises ClaimRefused for a definite no,
+    ClaimUnavailable when the API does not answer within CALL_CLAIM_TIMEOUT."""
     assert settings.functions_api_url
     url = f"{settings.functions_api_url.rstrip('/')}/sessions/{room}/claim"
     body = json.dumps({"job_id": job_id, "agent_identity": agent_identity}).encode()
@@ -103,8 +108,7 @@ async def claim_call(settings: WorkerSettings, room: str, job_id: str, agent_ide
                 raise ClaimRefused(f"HTTP {resp.status_code} {_error_code(resp)}")
             last = f"HTTP {resp.status_code}"
             await asyncio.sleep(0.2)
-    # Fail closed: a call whose ownership cannot be checked gets no agent (its /token was the same API).
-    raise ClaimRefused(f"functions API unavailable ({last})")
+    raise ClaimUnavailable(f"functions API unavailable ({last})")
 
 
 def _error_code(resp: httpx.Response) -> str:
@@ -125,6 +129,11 @@ async def on_request(req: JobRequest) -> None:
             logger.warning("job refused room=%s job=%s: %s", req.room.name, req.id, exc)
             # terminate: the dispatch ends here, no other worker is asked (livekit-server semantics).
             await req.reject(terminate=True)
+            return
+        except ClaimUnavailable as exc:
+            # Fail closed, but not for good: another worker (or a later offer) may reach the API.
+            logger.warning("job declined room=%s job=%s: %s", req.room.name, req.id, exc)
+            await req.reject(terminate=False)
             return
     await req.accept(identity=identity)
 
@@ -167,7 +176,7 @@ async def entrypoint(ctx: JobContext) -> None:
             spawn(ctx.room.local_participant.publish_data(payload, reliable=True, topic=METRICS_TOPIC))
 
     tracker = TurnTracker(language=meta.language, sinks=[log.record, publish_metrics])
-    session, agent = new_call(settings, meta.language, meta.persona, greet=True)
+    session, agent = new_call(settings, meta.language, meta.persona, greet=True, conversation=session_id)
     # livekit-agents' own idle detection: the caller is "away" after this long with both sides listening.
     session.options.user_away_timeout = settings.caller_idle_timeout
     tracker.attach(session)

@@ -8,7 +8,7 @@ from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 from agent_worker.agent import VoiceAgent
 from agent_worker.persona import get_persona
 from agent_worker.providers import Pipeline, build_pipeline
-from agent_worker.settings import Language, WorkerSettings
+from agent_worker.settings import Language, Provider, WorkerSettings
 
 
 def turn_detector(settings: WorkerSettings) -> TurnDetectionMode:
@@ -75,11 +75,19 @@ def build_agent(settings: WorkerSettings, language: Language, persona: str | Non
         language=language,
         memory_turns=settings.memory_turns,
         greet=greet,
+        # only where a prompt cache makes it pay: a cloud LLM would bill the extra request
+        prefill=settings.llm_prefill and settings.llm_provider is Provider.LOCAL,
     )
 
 
 def new_call(
-    settings: WorkerSettings, language: Language, persona: str | None, greet: bool, echo_free: bool = False
+    settings: WorkerSettings,
+    language: Language,
+    persona: str | None,
+    greet: bool,
+    conversation: str,
+    echo_free: bool = False,
 ) -> tuple[AgentSession, VoiceAgent]:
-    pipeline = build_pipeline(settings, language)
+    """``conversation``: the session id (keeps the call's prompt cache together on the LLM server)."""
+    pipeline = build_pipeline(settings, language, conversation)
     return build_session(settings, pipeline, echo_free), build_agent(settings, language, persona, greet)

@@ -86,6 +86,9 @@ class WorkerSettings(BaseSettings):
     memory_turns: int = Field(10, ge=1, le=200, description="user+agent turns kept in the LLM context")
     max_reply_tokens: int = Field(120, ge=16, le=2048)
     llm_temperature: float = Field(0.6, ge=0.0, le=2.0)
+    llm_prefill: bool = Field(
+        True, description="local LLM: read the instructions into the server's prompt cache at call start"
+    )
 
     # Turn taking (livekit-agents TurnHandlingOptions). "model": LiveKit's turn detector v1-mini, which
     # runs offline in-process (never LiveKit Cloud: the version is always given) and scores, 0.2 s into a
@@ -153,8 +156,9 @@ class WorkerSettings(BaseSettings):
     )
     goodbye_timeout: float = Field(15.0, gt=0, le=120, description="seconds the goodbye may take at most")
     # Before accepting a dispatched job the worker claims its call from the functions API (one agent
-    # job per call, none for a call that ended); without an answer in this time the job is refused.
-    call_claim_timeout: float = Field(3.0, gt=0, le=8.0)
+    # job per call, none for a call that ended); without an answer in this time the job is declined
+    # (livekit-server waits 10 s for a worker's answer; a Lambda cold start can take several seconds).
+    call_claim_timeout: float = Field(6.0, gt=0, le=9.0)
 
     @model_validator(mode="after")
     def _check_providers(self) -> WorkerSettings:

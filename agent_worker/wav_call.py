@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +134,9 @@ async def run_call(
     max_wait_s: float = 60.0,
 ) -> CallResult:
     samples = read_mono_pcm16(in_path)
-    session, agent = new_call(settings, language, None, greet=False, echo_free=True)
+    session, agent = new_call(
+        settings, language, None, greet=False, conversation=f"call-{uuid.uuid4().hex[:12]}", echo_free=True
+    )
     audio_in = PacedFileInput(samples)
     audio_out = MemoryPlayoutOutput()
     session.input.audio = audio_in

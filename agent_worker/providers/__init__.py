@@ -13,22 +13,10 @@ from dataclasses import dataclass
 from livekit.agents import llm, stt, tts, vad
 from livekit.plugins import silero
 
-from agent_worker.providers import azure_speech
-from agent_worker.providers.openai_compat import (
-    OpenAIEndpoint,
-    cloud_endpoint,
-    local_endpoint,
-)
-from agent_worker.providers.openai_compat import (
-    build_llm as openai_llm,
-)
-from agent_worker.providers.openai_compat import (
-    build_stt as openai_stt,
-)
-from agent_worker.providers.openai_compat import (
-    build_tts as openai_tts,
-)
+from agent_worker.providers import azure_speech, openai_compat
+from agent_worker.providers.openai_compat import OpenAIEndpoint, cloud_endpoint, local_endpoint
 from agent_worker.settings import Language, Provider, WorkerSettings
+from agent_worker.speech_chunks import ClauseTokenizer
 
 
 @dataclass
@@ -55,11 +43,11 @@ def _endpoint(settings: WorkerSettings, provider: Provider) -> OpenAIEndpoint:
 
 
 def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
-    local = openai_stt(local_endpoint(settings), settings, language)
+    local = openai_compat.build_stt(local_endpoint(settings), settings, language)
     if settings.stt_provider is Provider.LOCAL:
         return local
     cloud = (
-        openai_stt(cloud_endpoint(settings), settings, language)
+        openai_compat.build_stt(cloud_endpoint(settings), settings, language)
         if settings.stt_provider is Provider.OPENAI
         else azure_speech.build_stt(settings, language)
     )
@@ -68,21 +56,28 @@ def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> st
     return stt.FallbackAdapter([cloud, local], vad=vad_)
 
 
-def build_llm(settings: WorkerSettings) -> llm.LLM:
-    primary = openai_llm(_endpoint(settings, settings.llm_provider), settings)
+def build_llm(settings: WorkerSettings, conversation: str) -> llm.LLM:
+    primary = openai_compat.build_llm(_endpoint(settings, settings.llm_provider), settings, conversation)
     if settings.llm_provider is Provider.LOCAL or not settings.fallback_to_local:
         return primary
-    return llm.FallbackAdapter(
-        [primary, openai_llm(local_endpoint(settings), settings)], attempt_timeout=10.0
-    )
+    local = openai_compat.build_llm(local_endpoint(settings), settings, conversation)
+    return llm.FallbackAdapter([primary, local], attempt_timeout=10.0)
 
 
 def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
-    local = openai_tts(local_endpoint(settings))
+    chosen = _build_tts(settings, language)
+    if chosen.capabilities.streaming:
+        return chosen
+    # Synthesis per clause, not per sentence: the first words play while the LLM writes the rest.
+    return tts.StreamAdapter(tts=chosen, sentence_tokenizer=ClauseTokenizer())
+
+
+def _build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
+    local = openai_compat.build_tts(local_endpoint(settings))
     if settings.tts_provider is Provider.LOCAL:
         return local
     cloud = (
-        openai_tts(cloud_endpoint(settings))
+        openai_compat.build_tts(cloud_endpoint(settings))
         if settings.tts_provider is Provider.OPENAI
         else azure_speech.build_tts(settings, language)
     )
@@ -91,12 +86,13 @@ def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     return tts.FallbackAdapter([cloud, local], max_retry_per_tts=1)
 
 
-def build_pipeline(settings: WorkerSettings, language: Language) -> Pipeline:
+def build_pipeline(settings: WorkerSettings, language: Language, conversation: str) -> Pipeline:
+    """``conversation``: a key for this call (the session id) that keeps its prompt cache together."""
     vad_ = build_vad(settings)
     return Pipeline(
         vad=vad_,
         stt=build_stt(settings, language, vad_),
-        llm=build_llm(settings),
+        llm=build_llm(settings, conversation),
         tts=build_tts(settings, language),
     )
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the OpenAI SDK the plugin uses is built on httpx2 (httpx's successor); its timeouts are its own type
+import httpx2
 from livekit.agents import llm, stt, tts
 from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import openai
@@ -65,9 +67,18 @@ def build_stt(endpoint: OpenAIEndpoint, settings: WorkerSettings, language: Lang
     )
 
 
-def build_llm(endpoint: OpenAIEndpoint, settings: WorkerSettings) -> llm.LLM:
+# The plugin's default read timeout is 5 s: a local CPU model reading a long prompt can take longer
+# before its first token, and a retry would only start reading it again.
+LOCAL_LLM_TIMEOUT = httpx2.Timeout(connect=5.0, read=60.0, write=10.0, pool=5.0)
+
+
+def build_llm(endpoint: OpenAIEndpoint, settings: WorkerSettings, conversation: str) -> llm.LLM:
+    # prompt_cache_key: one call's requests share a prompt prefix; the local server keeps them on one
+    # llama.cpp slot (so another call never evicts this one's cached history), OpenAI routes by it.
     return openai.LLM(
         model=endpoint.llm_model,
+        prompt_cache_key=conversation,
+        timeout=LOCAL_LLM_TIMEOUT if endpoint.provider == "local" else None,
         max_completion_tokens=settings.max_reply_tokens,
         temperature=settings.llm_temperature,
         api_key=endpoint.api_key,

@@ -289,7 +289,20 @@ class Room:
         except Exception:
             logger.debug("%s: undecodable data packet dropped", sender)
             return
-        packet.participant_identity = sender.identity
+        # As livekit-server: the sender's identity is stamped on every packet, except that an agent may
+        # open a text stream on behalf of another participant (its transcription of the caller), which
+        # keeps that identity and is marked generated. Nobody else can speak in another's name.
+        on_behalf = (
+            sender.is_agent
+            and bool(packet.participant_identity)
+            and packet.participant_identity != sender.identity
+            and packet.HasField("stream_header")
+            and packet.stream_header.HasField("text_header")
+        )
+        if on_behalf:
+            packet.stream_header.text_header.generated = True
+        else:
+            packet.participant_identity = sender.identity
         if not packet.participant_sid:
             packet.participant_sid = sender.sid
         destinations = set(packet.destination_identities)

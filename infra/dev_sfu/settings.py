@@ -45,8 +45,9 @@ class DevSfuSettings(BaseSettings):
     )
     # Address offered in ICE candidates; the SFU's UDP sockets bind here only.
     ice_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("DEV_SFU_ICE_HOST", "ice_host"))
-    # How long a worker has to answer an availability request (livekit-agents waits 7.5 s for assignment).
-    availability_timeout: float = Field(default=5.0, gt=0)
+    # How long a worker has to answer an availability request: livekit-server's AssignJobTimeout (10 s).
+    # The worker's request handler may ask the functions API first (agent_worker/room_entry.py).
+    availability_timeout: float = Field(default=10.0, gt=0)
     webhook_attempts: int = Field(default=4, ge=1)
     # "forward": publishers' Opus packets go to subscribers as they arrive (as livekit-server does);
     # "decode": aiortc decodes and the relay re-encodes once per track (slower; kept for comparison).

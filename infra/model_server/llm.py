@@ -38,8 +38,8 @@ class SlotAffinity:
     llama.cpp picks the slot whose cached prompt shares the longest prefix with the new one. Every
     call starts with the same instructions, so a new call looks similar to any call in progress and
     takes over its slot, throwing away that call's history (measured: the next turn of the evicted
-    call re-evaluated ~80 tokens instead of ~20). Pinning a conversation key (OpenAI's ``user``
-    field) to a slot avoids that; when there are more conversations than slots, the one idle longest
+    call re-evaluated ~80 tokens instead of ~20). Pinning a conversation key (OpenAI's
+    ``prompt_cache_key``, or ``user``) to a slot avoids that; when there are more conversations than slots, the one idle longest
     gives up its slot."""
 
     def __init__(self, slots: int) -> None:
@@ -181,7 +181,8 @@ class LlamaEngine:
                 self._idle.notify_all()
 
     def _with_slot(self, request: dict[str, Any]) -> dict[str, Any]:
-        key = request.get("user")
+        # OpenAI's own field for "these requests share a cached prefix", else the older ``user``
+        key = request.get("prompt_cache_key") or request.get("user")
         if not isinstance(key, str) or not key or "id_slot" in request:
             return request
         return {**request, "id_slot": self._affinity.slot_for(key)}

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from infra.fake_openai.server import reply_for
-from tests.conftest import PYTHON, ROOT, FakeOpenAIHandle, worker_env
+from tests.conftest import PYTHON, ROOT, FakeOpenAIHandle, local_env
 from tests.support.audio import silence, speak
+from tests.support.model_server import ModelServer
 
 pytestmark = pytest.mark.slow
 
 
 def test_openai_llm_and_tts_fail_mid_call_and_local_takes_over(
-    tmp_path: Path, fake_openai: FakeOpenAIHandle
+    tmp_path: Path, fake_openai: FakeOpenAIHandle, model_server: ModelServer
 ) -> None:
     parts = [
         speak("What is the capital of France", "en", tmp_path / "a.wav"),
@@ -28,7 +29,8 @@ def test_openai_llm_and_tts_fail_mid_call_and_local_takes_over(
     subprocess.run(["sox", *map(str, parts), str(wav)], check=True)
     first = "What is the capital of France"
     fake_openai.control(transcripts=[first, "Tell me something about Paris"])
-    env = worker_env(
+    env = local_env(
+        model_server,
         STT_PROVIDER="openai",
         LLM_PROVIDER="openai",
         TTS_PROVIDER="openai",

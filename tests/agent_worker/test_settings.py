@@ -95,6 +95,26 @@ def test_openai_providers_take_the_configured_base_url() -> None:
         openai_api_key="k",
         openai_base_url="http://127.0.0.1:9/v1",
     )
-    llm = openai_compat.build_llm(s)
+    llm = openai_compat.build_llm(openai_compat.cloud_endpoint(s), s, "call-1")
     assert str(llm._client.base_url).startswith("http://127.0.0.1:9/v1")
     assert llm.model == s.openai_llm_model
+
+
+def test_local_and_cloud_stages_share_one_plugin_and_differ_only_by_settings() -> None:
+    """The offline default is livekit-plugins-openai pointed at the local model server."""
+    from livekit.agents import stt, tts
+    from livekit.plugins import openai
+
+    from agent_worker.providers import build_pipeline
+
+    s = WorkerSettings(_env_file=None, local_model_url="http://127.0.0.1:8100/v1")  # type: ignore[call-arg]
+    pipeline = build_pipeline(s, "zh", "call-1")
+    assert isinstance(pipeline.llm, openai.LLM)
+    assert str(pipeline.llm._client.base_url).startswith("http://127.0.0.1:8100/v1")
+    assert pipeline.llm.model == "qwen2.5-1.5b"
+    assert isinstance(pipeline.stt, openai.STT) and pipeline.stt.model == "whisper-base"
+    # a non-streaming TTS is cut per clause, so the first words play before the reply is written
+    assert isinstance(pipeline.tts, tts.StreamAdapter)
+    assert isinstance(pipeline.tts._wrapped_tts, openai.TTS)
+    cloud = WorkerSettings(_env_file=None, stt_provider="openai", openai_api_key="k")  # type: ignore[call-arg]
+    assert isinstance(build_pipeline(cloud, "en", "call-2").stt, stt.FallbackAdapter)

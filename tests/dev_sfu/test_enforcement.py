@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from infra.dev_sfu import DevSfu, DevSfuSettings, run_dev_sfu
 from infra.dev_sfu.runner import free_port
 
-from .helpers import API_KEY, API_SECRET, eventually, joined, publish_sine, token
+from .helpers import API_KEY, API_SECRET, background, eventually, joined, publish_sine, token
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL = api.RoomConfiguration(max_participants=1, departure_timeout=2, empty_timeout=30)
@@ -279,3 +279,51 @@ def test_the_cli_refuses_a_public_bind_with_dev_keys_in_one_line() -> None:
     # Nothing listened on that port.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+async def test_only_an_agent_may_send_a_text_stream_in_the_callers_name(sfu: DevSfu) -> None:
+    """As livekit-server: the sender's identity is stamped on data, except an agent's transcription of
+    someone else (a text stream on their behalf); a standard participant cannot speak as the caller."""
+    room = "call-onbehalf01"
+    async with (
+        joined(sfu.url, room, "web-caller-5") as caller,
+        joined(sfu.url, room, "web-intruder-5") as intruder,
+    ):
+        agent = rtc.Room()
+        await agent.connect(sfu.url, _agent_token(room, "agent-AJ_5"))
+        got: list[tuple[str, str]] = []
+
+        def on_stream(reader: rtc.TextStreamReader, identity: str) -> None:
+            async def read() -> None:
+                got.append((identity, await reader.read_all()))
+
+            background(read())
+
+        caller.register_text_stream_handler("lk.transcription", on_stream)
+        try:
+            await eventually(lambda: len(caller.remote_participants) == 2, 10, "both to join")
+            forged = await intruder.local_participant.stream_text(
+                topic="lk.transcription", sender_identity="agent-AJ_5"
+            )
+            await forged.write("forged as the agent")
+            await forged.aclose()
+            forged_user = await intruder.local_participant.stream_text(
+                topic="lk.transcription", sender_identity="web-caller-5"
+            )
+            await forged_user.write("forged as the caller")
+            await forged_user.aclose()
+            real = await agent.local_participant.stream_text(
+                topic="lk.transcription", sender_identity="web-caller-5"
+            )
+            await real.write("what the caller said")
+            await real.aclose()
+            await eventually(lambda: len(got) == 3, 10, "three streams")
+        finally:
+            await agent.disconnect()
+        assert sorted(got) == sorted(
+            [
+                ("web-intruder-5", "forged as the agent"),
+                ("web-intruder-5", "forged as the caller"),
+                ("web-caller-5", "what the caller said"),
+            ]
+        )

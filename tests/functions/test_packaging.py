@@ -115,6 +115,8 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
     assert routes == {
         "POST /token",
         "POST /sessions/{session_id}/events",
+        "POST /sessions/{session_id}/claim",
+        "GET /calls/{session_id}/transcript",
         "GET /sessions",
         "GET /sessions/{session_id}",
         "GET /analytics",

@@ -12,6 +12,7 @@ from infra.stack import services
 __all__ = ["free_port", "running", "services", "stack_settings"]
 from infra.stack.settings import StackSettings
 from infra.stack.supervisor import Service, Supervisor
+from tests.support.model_server import ModelServer
 
 
 def free_port() -> int:
@@ -20,16 +21,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stack_settings(**overrides: object) -> StackSettings:
-    ports = {
+def stack_settings(model_server: ModelServer | None = None, **overrides: object) -> StackSettings:
+    """Free ports for every service. ``model_server``: a running one (the session's, see tests/conftest.py)
+    for the worker to use, so a stack does not load its own copy of the models."""
+    ports: dict[str, object] = {
         "sfu_port": free_port(),
         "functions_port": free_port(),
         "aws_port": free_port(),
         "web_port": free_port(),
         "worker_http_port": free_port(),
         "oidc_port": free_port(),
+        "model_server_port": free_port(),
     }
-    ports.update(overrides)  # type: ignore[arg-type]
+    if model_server is not None:
+        ports["model_server_port"] = int(model_server.url.rsplit(":", 1)[1].split("/", 1)[0])
+        ports["model_server_key"] = model_server.api_key
+    ports.update(overrides)
     return StackSettings(**ports)  # type: ignore[arg-type]
 
 
@@ -43,6 +50,7 @@ def running(
         "functions": services.functions,
         "oidc": services.local_oidc,
         "sfu": services.sfu,
+        "models": services.model_server,
         "agent": services.worker,
         "web": services.web,
     }

@@ -1,6 +1,8 @@
 // The call page against the project's dev SFU (infra/dev_sfu) and a scripted agent (fake_agent.py),
 // with a stand-in token/analytics API: real WebRTC audio both ways, real LiveKit text streams, data
 // packets and attributes, without needing the agent worker's models.
+// The third suite adds an intruder (intruder.py) that injects transcripts and metrics: the page must show
+// only the agent's, list everyone in the room, and read the caller's own call back with its call key.
 // Needs /work/main/.venv (livekit rtc + api) and infra/dev_sfu. Run: node --test e2e/fake-agent.test.mjs
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -193,5 +195,93 @@ describe('call page without an agent, then losing the SFU', { skip: usable ? fal
     await page.getByTestId('reconnecting').waitFor({ timeout: 20_000 });
     assert.match(await page.getByTestId('reconnecting').innerText(), /reconnecting/);
     await page.screenshot({ path: artifact('call-reconnecting-en.png'), fullPage: true });
+  });
+});
+
+describe('call page trusts the agent only and shows who is in the call', { skip: usable ? false : 'needs .venv and infra/dev_sfu' }, () => {
+  let sfu, agent, intruder, api, web, browser, page;
+  const room = `call-${randomBytes(6).toString('hex')}`;
+  const callKey = randomBytes(32).toString('base64url');
+  const AGENT = 'agent-fake';
+
+  before(async () => {
+    sfu = await startSfu();
+    api = await startMockApi({
+      'POST /token': (_req, body) => {
+        const identity = `web-e2e-${randomBytes(4).toString('hex')}`;
+        return [200, { url: sfu.url, token: livekitToken(identity, JSON.parse(body).name, room), room, identity, call_key: callKey }];
+      },
+      'GET /calls/*': (req, _body, url) =>
+        req.headers['x-call-key'] === callKey && url.pathname === `/calls/${room}/transcript`
+          ? [200, {
+            session_id: room, status: 'finished', ended_at: new Date().toISOString(), end_reason: 'caller left',
+            transcript: [{ role: 'user', text: HEARD }, { role: 'agent', text: REPLY }],
+          }]
+          : [403, { error: 'call_key_invalid', detail: 'this call key does not open this call' }],
+    });
+    web = await serveDist(api.url);
+    agent = startProcess(PYTHON, [join(webDir, 'e2e', 'fake_agent.py'), '--url', sfu.url, '--room', room,
+      '--api-key', KEY, '--api-secret', SECRET, '--identity', AGENT, '--reply-wav', wavOf(REPLY, 'agent-reply'),
+      '--heard', HEARD, '--reply', REPLY], /waiting for room/, 30_000);
+    await agent.ready;
+    intruder = startProcess(PYTHON, [join(webDir, 'e2e', 'intruder.py'), '--url', sfu.url, '--room', room,
+      '--api-key', KEY, '--api-secret', SECRET, '--agent', AGENT, '--caller-prefix', 'web-e2e-'], /waiting for room/, 30_000);
+    await intruder.ready;
+    browser = await launchBrowser({ wav: wavOf('Hello there. What is the capital of France?', 'caller') });
+    page = await browser.newPage({ viewport: { width: 412, height: 915 } });
+    await page.addInitScript(recordPeerConnections);
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const p of [intruder?.proc, agent?.proc, sfu?.proc]) if (p && p.exitCode === null) p.kill('SIGTERM');
+    if (web) await close(web.server);
+    if (api) await close(api.server);
+    if (intruder) console.log(intruder.lines.join('').split('\n').filter((l) => l.startsWith('intruder')).join('\n'));
+  });
+
+  it('ignores an injected text stream and metrics packet from a non-agent participant', async () => {
+    await callAndCheck(page, {
+      url: `${web.url}?lang=en`, language: 'en', words: ['capital'], turnTimeoutMs: 60_000, prefix: 'call-intruder',
+    });
+    await page.waitForSelector('[data-agent-state="listening"]', { timeout: 30_000 });
+    // The real turn arrived (the filter is no blanket): the agent's reply and its turn-1 latency.
+    assert.match(await page.locator('[data-speaker="agent"] .text').innerText(), /Paris is the capital of France/);
+    await page.getByTestId('last-latency').waitFor({ timeout: 20_000 });
+    // The intruder kept injecting all along; none of it reached the page.
+    assert.match(intruder.lines.join(''), /injected \d+ rounds/);
+    await page.waitForTimeout(2000);
+    const text = await page.locator('body').innerText();
+    assert.doesNotMatch(text, /INJECTED/);
+    assert.equal(await page.locator('[data-speaker="user"]').count(), 1);
+    assert.equal(await page.locator('[data-speaker="agent"]').count(), 1);
+    const turns = await page.$$eval('[data-testid="turn-latencies"] li', (lis) => lis.map((li) => li.textContent));
+    assert.deepEqual(turns.map((t) => t.replace(/:.*/, '')), ['Turn 1'], `turns shown: ${turns}`);
+  });
+
+  it('shows everyone in the call, the stranger marked', async () => {
+    const people = await page.$$eval('[data-testid="participants"] li', (lis) =>
+      lis.map((li) => ({ identity: li.dataset.identity, role: li.dataset.role, text: li.textContent })));
+    assert.deepEqual(people.map((p) => p.role), ['you', 'assistant', 'other'], JSON.stringify(people));
+    assert.equal(people[1].identity, AGENT);
+    assert.equal(people[2].identity, 'web-mallory-1');
+    assert.match(people[2].text, /Someone else: Voicecall Agent/);
+    assert.match(await page.getByTestId('stranger-warning').innerText(), /Someone other than you and the assistant/);
+    await page.screenshot({ path: artifact('call-stranger-en.png'), fullPage: true });
+  });
+
+  it('reads the own call back with the call key after hanging up', async () => {
+    await page.getByRole('button', { name: 'Hang up' }).click();
+    await page.getByRole('button', { name: 'Show the transcript of this call' }).click();
+    const own = page.locator('[data-testid="own-transcript"][data-state="ok"]');
+    await own.waitFor({ timeout: 10_000 });
+    assert.match(await own.innerText(), /Paris is the capital of France/);
+    assert.match(await own.getByTestId('end-reason').innerText(), /Ended: you hung up/);
+    const reads = api.requests.filter((r) => r.path.startsWith('/calls/'));
+    assert.equal(reads.length, 1);
+    assert.equal(reads[0].callKey, callKey, 'the key travels in X-Call-Key');
+    assert.equal(reads[0].authorization, undefined);
+    assert.ok(!reads[0].path.includes(callKey) && !reads[0].search.includes(callKey), 'never in the URL');
+    await page.screenshot({ path: artifact('call-own-transcript-en.png'), fullPage: true });
   });
 });

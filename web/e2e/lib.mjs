@@ -109,7 +109,7 @@ export async function closedPort() {
 
 const CORS = {
   'access-control-allow-origin': '*',
-  'access-control-allow-headers': 'content-type, authorization',
+  'access-control-allow-headers': 'content-type, authorization, x-call-key',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
 };
 
@@ -128,7 +128,14 @@ export async function startMockApi(routes) {
         res.writeHead(204, CORS).end();
         return;
       }
-      requests.push({ method: req.method, path: url.pathname, search: url.search, body, authorization: req.headers.authorization });
+      requests.push({
+        method: req.method,
+        path: url.pathname,
+        search: url.search,
+        body,
+        authorization: req.headers.authorization,
+        callKey: req.headers['x-call-key'],
+      });
       const key = `${req.method} ${url.pathname}`;
       const route =
         routes[key] ?? Object.entries(routes).find(([k]) => k.endsWith('*') && key.startsWith(k.slice(0, -1)))?.[1];

@@ -14,7 +14,14 @@ type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 let server: Server;
 let base = '';
 let handler: Handler = (_req, _body, res) => res.writeHead(500).end();
-const seen: { method: string; url: string; body: string; contentType?: string; authorization?: string }[] = [];
+const seen: {
+  method: string;
+  url: string;
+  body: string;
+  contentType?: string;
+  authorization?: string;
+  callKey?: string;
+}[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -27,6 +34,7 @@ beforeAll(async () => {
         body,
         contentType: req.headers['content-type'],
         authorization: req.headers.authorization,
+        callKey: req.headers['x-call-key'] as string | undefined,
       });
       handler(req, body, res);
     });
@@ -125,6 +133,56 @@ describe('requestToken', () => {
     await new Promise<void>((r) => probe.close(() => r()));
     const err = await rejection(createApiClient(`http://127.0.0.1:${port}`).requestToken({ name: 'A', language: 'en' }));
     expect(err.kind).toBe('unreachable');
+  });
+});
+
+describe('a caller owns their call', () => {
+  it('keeps the call key the first token returns', async () => {
+    const key = 'k'.repeat(43);
+    handler = (_req, _body, res) =>
+      json(res, 200, { url: 'ws://x', token: 't', room: 'call-abc', identity: 'web-a-1', call_key: key });
+    const grant = await createApiClient(base).requestToken({ name: 'A', language: 'en' });
+    expect(grant.call_key).toBe(key);
+  });
+
+  it('reads the own transcript with the key in X-Call-Key, never in the URL nor as a bearer token', async () => {
+    const key = 'Z'.repeat(43);
+    handler = (_req, _body, res) =>
+      json(res, 200, {
+        session_id: 'call-abc',
+        status: 'finished',
+        ended_at: '2026-12-01T10:00:00Z',
+        end_reason: 'caller idle',
+        transcript: [
+          { role: 'agent', text: 'Hi', ts: '2026-12-01T09:59:00Z' },
+          { role: 'user', text: 'Hello', ts: '2026-12-01T09:59:02Z' },
+          { role: 'nobody', text: 'dropped' },
+        ],
+      });
+    const call = await createApiClient(base).getCallTranscript('call-abc', key);
+    expect(call).toEqual({
+      session_id: 'call-abc',
+      status: 'finished',
+      ended_at: '2026-12-01T10:00:00Z',
+      end_reason: 'caller idle',
+      transcript: [
+        { role: 'agent', text: 'Hi', ts: '2026-12-01T09:59:00Z', interrupted: false, turn: null },
+        { role: 'user', text: 'Hello', ts: '2026-12-01T09:59:02Z', interrupted: false, turn: null },
+      ],
+    });
+    const last = seen.at(-1)!;
+    expect(last.method).toBe('GET');
+    expect(last.url).toBe('/calls/call-abc/transcript');
+    expect(last.callKey).toBe(key);
+    expect(last.authorization).toBeUndefined();
+    expect(last.url).not.toContain(key);
+  });
+
+  it('maps a refused key to an error', async () => {
+    handler = (_req, _body, res) => json(res, 403, { error: 'call_key_invalid', detail: 'this call key does not open this call' });
+    const err = await rejection(createApiClient(base).getCallTranscript('call-abc', 'x'.repeat(43)));
+    expect(err.kind).toBe('refused');
+    expect(err.status).toBe(403);
   });
 });
 

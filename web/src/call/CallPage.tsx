@@ -1,11 +1,19 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { RoomContext } from '@livekit/components-react';
-import { createLocalAudioTrack, Room, RoomEvent, Track, type LocalAudioTrack } from 'livekit-client';
+import {
+  createLocalAudioTrack,
+  DisconnectReason,
+  Room,
+  RoomEvent,
+  Track,
+  type LocalAudioTrack,
+} from 'livekit-client';
 import type { ApiClient, Language } from '../api';
 import { MicError, micErrorFrom, problemFrom, type CallProblem } from '../callErrors';
 import { useI18n } from '../i18n';
 import { JoinForm, type JoinValues } from './JoinForm';
 import { InCall } from './InCall';
+import { OwnTranscript } from './OwnTranscript';
 import { ProblemBox } from './ProblemBox';
 
 type Phase = 'form' | 'mic' | 'connecting' | 'in-call' | 'ended';
@@ -26,6 +34,9 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
   const [needsCode, setNeedsCode] = useState(false);
   const [room, setRoom] = useState<Room | null>(null);
   const [roomName, setRoomName] = useState('');
+  // The call's key (returned once by its first token): held in memory only, for reading this call back.
+  const [callKey, setCallKey] = useState<string | null>(null);
+  const [endedByAgent, setEndedByAgent] = useState(false);
   const [callLanguage, setCallLanguage] = useState<Language>(lang);
   const hangingUp = useRef(false);
   const roomRef = useRef<Room | null>(null);
@@ -57,8 +68,11 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
         });
         next = new Room({ adaptiveStream: true, dynacast: true });
         hangingUp.current = false;
-        next.on(RoomEvent.Disconnected, () => {
-          if (!hangingUp.current) setProblem({ key: 'error.disconnected' });
+        setEndedByAgent(false);
+        next.on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
+          // The agent ends a call by deleting its room (the caller went quiet, the time limit): no error.
+          if (reason === DisconnectReason.ROOM_DELETED) setEndedByAgent(true);
+          else if (!hangingUp.current) setProblem({ key: 'error.disconnected' });
           setPhase('ended');
           setRoom(null);
         });
@@ -66,6 +80,7 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
         await next.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
         roomRef.current = next;
         setRoomName(grant.room || next.name);
+        setCallKey(grant.call_key ?? null);
         setRoom(next);
         setNeedsCode(false);
         setPhase('in-call');
@@ -110,6 +125,11 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
     return (
       <section className="card" aria-labelledby="ended-title">
         <h1 id="ended-title">{t('call.ended')}</h1>
+        {endedByAgent && (
+          <p className="muted" data-testid="ended-by-agent">
+            {t('call.endedByAgent')}
+          </p>
+        )}
         {problem && <ProblemBox problem={problem} />}
         <button
           type="button"
@@ -117,11 +137,15 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
           autoFocus
           onClick={() => {
             setProblem(null);
+            setCallKey(null);
             setPhase('form');
           }}
         >
           {t('call.newCall')}
         </button>
+        {callKey && roomName && (
+          <OwnTranscript api={api} sessionId={roomName} callKey={callKey} language={callLanguage} />
+        )}
       </section>
     );
   }

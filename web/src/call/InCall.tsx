@@ -10,7 +10,7 @@ import {
   useTranscriptions,
   useVoiceAssistant,
 } from '@livekit/components-react';
-import { ConnectionState, type RemoteParticipant } from 'livekit-client';
+import { ConnectionState, type Participant } from 'livekit-client';
 import type { Language } from '../api';
 import { formatLatency } from '../format';
 import { useI18n, type MessageKey } from '../i18n';
@@ -18,6 +18,7 @@ import { METRICS_TOPIC, parseMetricsPacket, upsertTurn, type TurnMetricsMessage 
 import { mergeTranscripts } from '../transcript';
 import { ProblemBox } from './ProblemBox';
 import { fromAgent, isFromAgent, pickAgent, roster } from './trust';
+import './call.css';
 
 export function InCall(props: {
   roomName: string;
@@ -49,7 +50,7 @@ export function InCall(props: {
     return () => window.clearTimeout(timer);
   }, [agent, props.agentJoinTimeoutMs]);
 
-  const onMetrics = useCallback((msg: { payload: Uint8Array; from?: RemoteParticipant }) => {
+  const onMetrics = useCallback((msg: { payload: Uint8Array; from?: Participant }) => {
     // Latency comes from the agent only: a packet from anyone else on this topic is ignored.
     if (!isFromAgent(msg.from, agentRef.current)) return;
     const parsed = parseMetricsPacket(msg.payload);
@@ -61,8 +62,8 @@ export function InCall(props: {
   const localSid = microphoneTrack?.trackSid;
   const lines = useMemo(
     () =>
-      // Both sides' lines are published by the agent (the caller's words as it heard them).
-      mergeTranscripts(fromAgent(allStreams, agentIdentity), {
+      // Both sides' lines come from the agent (the caller's words as it heard them, on the caller's behalf).
+      mergeTranscripts(fromAgent(allStreams, agentIdentity, localParticipant.identity), {
         localIdentity: localParticipant.identity,
         localTrackSids: new Set(localSid ? [localSid] : []),
       }),

@@ -1,8 +1,12 @@
 // Whom the call page believes. Transcripts and latency packets are shown only when they come from the
 // call's agent: a participant whose kind is AGENT. The kind is set by the server from the joining token,
-// and only the agent worker's dispatch mints agent tokens, so no caller-side participant can claim it;
-// the sender identity of data and text streams is stamped by the server, never taken from the packet.
-// Anything from anyone else is ignored, and the page lists everyone in the room (docs/security.md).
+// and only the agent worker's dispatch mints agent tokens, so no caller-side participant can claim it.
+// The sender identity of data and text streams is stamped by the server, with one exception that is
+// livekit-server's own rule: an agent may open a text stream on behalf of another participant (its
+// transcription of the caller's words arrives under the caller's identity, marked generated). So a
+// transcription is the agent's when it carries the agent's identity or the caller's own (which nobody
+// but an agent can send: the page itself publishes none). Anything else is ignored, and the page lists
+// everyone in the room (docs/security.md).
 
 import { ParticipantKind } from 'livekit-client';
 
@@ -27,13 +31,17 @@ export function pickAgent<P extends ParticipantLike>(remotes: readonly P[]): P |
   return [...agents].sort((a, b) => (a.joinedAt?.getTime() ?? 0) - (b.joinedAt?.getTime() ?? 0))[0];
 }
 
-/** Transcription streams sent by the agent; everything else is dropped before it reaches the page. */
+/**
+ * Transcription streams sent by the agent (its own words, and the caller's words on the caller's behalf);
+ * everything else is dropped before it reaches the page. No agent yet: nothing is believed.
+ */
 export function fromAgent<S extends { participantInfo: { identity: string } }>(
   streams: readonly S[],
   agentIdentity: string | undefined,
+  localIdentity: string,
 ): S[] {
   if (!agentIdentity) return [];
-  return streams.filter((s) => s.participantInfo.identity === agentIdentity);
+  return streams.filter((s) => s.participantInfo.identity === agentIdentity || s.participantInfo.identity === localIdentity);
 }
 
 /** A data packet (e.g. voicecall.metrics) counts only when the agent participant sent it. */
