@@ -72,7 +72,9 @@ async def test_a_silent_caller_hears_goodbye_and_the_call_ends_as_caller_idle(st
     finally:
         if caller.room.isconnected():
             await caller.leave()
-    session = stack.wait_session(grant["room"], lambda s: s["status"] == "finished", within=60)
+    session = stack.wait_session(
+        grant["room"], lambda s: s["status"] == "finished" and s["end_reason"], within=60
+    )
     assert session["end_reason"] == "caller idle", session
     last = [t for t in session["transcript"] if t["role"] == "agent"][-1]
     assert "stepped away" in last["text"], session["transcript"]
@@ -100,7 +102,9 @@ async def test_a_call_past_its_maximum_length_ends_as_max_length(stack: Stack, t
         if caller.room.isconnected():
             await caller.leave()
     assert time.monotonic() - started >= MAX_CALL_S - 5
-    session = stack.wait_session(grant["room"], lambda s: s["status"] == "finished", within=60)
+    session = stack.wait_session(
+        grant["room"], lambda s: s["status"] == "finished" and s["end_reason"], within=60
+    )
     assert session["end_reason"] == "max length", session
     assert any("time limit" in t["text"] for t in session["transcript"] if t["role"] == "agent")
     assert session["duration_s"] >= MAX_CALL_S - 5

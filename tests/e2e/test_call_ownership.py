@@ -122,7 +122,7 @@ async def test_nobody_joins_a_live_call_and_a_used_token_brings_no_agent_back(
     await again.wait_state("speaking", within=120, after=said)
     assert set(again.room.remote_participants) == {agent_identity}
     await again.leave()  # a hang-up
-    ended = stack.wait_session(room, lambda s: s["status"] == "finished", within=60)
+    ended = stack.wait_session(room, lambda s: s["status"] == "finished" and s["end_reason"], within=60)
     assert ended["end_reason"] == "caller left", ended
     assert owner_grant["identity"] in ended["participants"]
     assert "web-intruder" not in ended["participants"]
