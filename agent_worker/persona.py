@@ -65,7 +65,7 @@ PERSONAS: dict[str, Persona] = {
 # otherwise. Attached to that message every time it is sent, so the cached prompt stays the same.
 REPLY_LANGUAGE_HINT: dict[Language, str] = {
     "zh": "（请用中文回答）",
-    "en": "(Answer in English.)",
+    "en": " (Answer in English.)",
 }
 
 

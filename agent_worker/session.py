@@ -66,6 +66,8 @@ def build_session(settings: WorkerSettings, pipeline: Pipeline, echo_free: bool 
         # livekit-agents ignores the caller for 3 s by default while the client's echo canceller
         # converges; that also swallows a caller who keeps talking. Ours is shorter and configurable.
         aec_warmup_duration=None if echo_free else settings.aec_warmup_duration,
+        # A file has nothing left to say at its end: do not wait for a last transcript on close.
+        session_close_transcript_timeout=0.2 if echo_free else 2.0,
     )
 
 

@@ -158,7 +158,7 @@ class WorkerSettings(BaseSettings):
     # Before accepting a dispatched job the worker claims its call from the functions API (one agent
     # job per call, none for a call that ended); without an answer in this time the job is declined
     # (livekit-server waits 10 s for a worker's answer; a Lambda cold start can take several seconds).
-    call_claim_timeout: float = Field(6.0, gt=0, le=9.0)
+    call_claim_timeout: float = Field(8.0, gt=0, le=9.0)
 
     @model_validator(mode="after")
     def _check_providers(self) -> WorkerSettings:

@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, str] = {
     # voice-to-voice latency and capacity (items 1-4)
     "latency": "benchmarks.latency_bench",
     "capacity": "benchmarks.capacity_bench",
+    # recognition on natural speech, replies, the agent's own voice (issue 9)
+    "conversation": "benchmarks.conversation_bench",
     # one-way audio through the dev SFU, by relay mode and number of rooms
     "sfu_transit": "benchmarks.sfu_transit_bench",
 }

@@ -75,3 +75,10 @@ def model_server() -> Iterator[ModelServer]:
 def local_env(server: ModelServer, **overrides: str) -> dict[str, str]:
     """A worker subprocess's environment using the session's model server as its local provider."""
     return worker_env(**{**server.worker_env(), **overrides})
+
+
+def as_sent(said: str) -> dict[str, str]:
+    """A caller's words as the worker sends them to the LLM: with the reply-language hint."""
+    from agent_worker.persona import REPLY_LANGUAGE_HINT, language_of
+
+    return {"role": "user", "content": said + REPLY_LANGUAGE_HINT[language_of(said) or "en"]}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from infra.fake_openai.server import reply_for
 from tests.agent_worker.test_call_openai import openai_env, run_call
-from tests.conftest import FakeOpenAIHandle
+from tests.conftest import FakeOpenAIHandle, as_sent
 from tests.support.audio import silence, speak
 
 
@@ -29,7 +29,7 @@ def test_caller_interrupts_and_context_keeps_only_what_was_heard(
     fake_openai.control(transcripts=[first, "Stop, stop, wait a moment please"])
     proc = run_call(wav, tmp_path / "out.wav", "en", openai_env(fake_openai), timeout=180)
     assert proc.returncode == 0, proc.stderr
-    full_reply = reply_for([{"role": "user", "content": first}])
+    full_reply = reply_for([as_sent(first)])
     cut = re.search(r"^agent \(interrupted\): (.*)$", proc.stdout, re.M)
     assert cut, proc.stdout
     heard = cut.group(1)

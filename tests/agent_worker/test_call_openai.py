@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.fake_openai.server import reply_for
-from tests.conftest import PYTHON, ROOT, FakeOpenAIHandle, worker_env
+from tests.conftest import PYTHON, ROOT, FakeOpenAIHandle, as_sent, worker_env
 from tests.support.audio import read_wav, silence, speak, voiced_seconds
 
 METRICS_LINE = re.compile(
@@ -53,7 +53,7 @@ def test_one_turn_over_openai_protocol(
     fake_openai.control(transcripts=[said])
     proc = run_call(wav, out, lang, openai_env(fake_openai))
     assert proc.returncode == 0, proc.stderr
-    expected_reply = reply_for([{"role": "user", "content": said}])
+    expected_reply = reply_for([as_sent(said)])
     assert f"user: {said}" in proc.stdout
     assert f"agent: {expected_reply}" in proc.stdout
     m = METRICS_LINE.search(proc.stdout)
@@ -82,7 +82,7 @@ def test_memory_is_bounded_to_the_configured_turns(tmp_path: Path, fake_openai: 
     assert proc.stdout.count("agent: ") == 3, proc.stdout
     sent = fake_openai.stats()["last_chat_messages"]
     users = [m["content"] for m in sent if m["role"] == "user"]
-    assert users == ["my word is banana", "my word is cherry"]
+    assert users == [as_sent("my word is banana")["content"], as_sent("my word is cherry")["content"]]
     assert sent[0]["role"] in ("system", "developer")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.fake_openai.server import reply_for
-from tests.conftest import PYTHON, ROOT, FakeOpenAIHandle, local_env
+from tests.conftest import PYTHON, ROOT, FakeOpenAIHandle, as_sent, local_env
 from tests.support.audio import silence, speak
 from tests.support.model_server import ModelServer
 
@@ -68,7 +68,7 @@ def test_openai_llm_and_tts_fail_mid_call_and_local_takes_over(
         assert time.monotonic() < deadline, lines
     assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
     agents = [line.removeprefix("agent: ") for line in lines if line.startswith("agent: ")]
-    assert agents[0] == reply_for([{"role": "user", "content": first}]), lines
+    assert agents[0] == reply_for([as_sent(first)]), lines
     assert len(agents) >= 2 and agents[1] and not agents[1].startswith("You said"), lines
     assert sum(1 for line in lines if line.startswith("metrics: turn=2")) == 1, lines
     assert fake_openai.stats()["failed"] >= 1

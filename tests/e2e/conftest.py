@@ -22,6 +22,7 @@ from infra.stack.settings import StackSettings
 from infra.stack.supervisor import Service, Supervisor
 from tests.support import stack as stack_support
 from tests.support.caller import Caller
+from tests.support.model_server import ModelServer
 from tests.support.operator import Operator, stack_operator
 
 
@@ -95,8 +96,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    settings = stack_support.stack_settings(oidc_port=stack_support.free_port())
+def stack(model_server: ModelServer) -> Iterator[Stack]:
+    settings = stack_support.stack_settings(model_server, oidc_port=stack_support.free_port())
     env, operator = stack_operator(settings)
     with stack_support.running(settings, ["aws", "oidc", "functions", "sfu", "agent"], env=env) as (
         services,

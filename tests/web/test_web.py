@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.model_server import ModelServer
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 
@@ -81,12 +83,14 @@ WORKER_ENV = {"LOAD_THRESHOLD": "1.0"}
 def _local_stack(
     env: dict[str, str] | None = None,
     names: tuple[str, ...] = ("aws", "oidc", "functions", "sfu", "agent", "web"),
+    model_server: ModelServer | None = None,
 ) -> Iterator[dict[str, str]]:
-    """The local stack on free ports; yields the environment the browser tests need."""
+    """The local stack on free ports (the worker on the session's model server); yields the environment
+    the browser tests need."""
     from tests.support import stack as stack_support
     from tests.support.operator import stack_operator
 
-    settings = stack_support.stack_settings(oidc_port=stack_support.free_port())
+    settings = stack_support.stack_settings(model_server, oidc_port=stack_support.free_port())
     operator_env, operator = stack_operator(settings)
     with stack_support.running(settings, list(names), env={**WORKER_ENV, **operator_env, **(env or {})}):
         yield {
@@ -126,23 +130,32 @@ def test_operator_sign_in_through_local_stack(built: None, tmp_path: Path) -> No
 @pytest.mark.browser
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_real_call_through_local_stack(built: None) -> None:
-    with _local_stack() as stack_env:
+def test_real_call_through_local_stack(built: None, model_server: ModelServer) -> None:
+    with _local_stack(model_server=model_server) as stack_env:
         _node_tests(["e2e/call.test.mjs"], 500, env={**stack_env, "STACK_LANG": "en"})
 
 
 @pytest.mark.browser
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_real_call_in_chinese_through_local_stack(built: None) -> None:
-    """espeak-ng (cmn-latn-pinyin) says 请给我一杯咖啡; both sides of the transcript must be Chinese.
+def test_real_call_in_chinese_through_local_stack(
+    built: None, model_server: ModelServer, tmp_path: Path
+) -> None:
+    """A caller says 请给我一杯咖啡 with the neural Mandarin voice (the default bilingual recognition);
+    both sides of the transcript must be Chinese."""
+    from tests.support.voices import speak_natural
 
-    The worker recognises only the call's language here (LANGUAGE_MODE=fixed): in the default
-    bilingual mode Whisper's language detection often takes espeak-ng's Mandarin for English, and
-    then the agent answers in English — a worker matter, not the web app's.
-    """
-    with _local_stack({"LANGUAGE_MODE": "fixed"}) as stack_env:
+    said = "请给我一杯咖啡。"
+    speech = speak_natural(said, "zh", tmp_path / "said.wav")
+    wav = tmp_path / "caller-zh.wav"
+    # 48 kHz for Chromium's fake microphone, with silence after so the agent answers before it loops
+    subprocess.run(
+        ["sox", str(speech), "-r", "48000", "-c", "1", "-b", "16", str(wav), "pad", "1", "10"], check=True
+    )
+    with _local_stack(model_server=model_server) as stack_env:
         out = _node_tests(
-            ["e2e/call.test.mjs"], 500, env={**stack_env, "STACK_LANG": "zh", "STACK_SAY": "请给我一杯咖啡。"}
+            ["e2e/call.test.mjs"],
+            500,
+            env={**stack_env, "STACK_LANG": "zh", "STACK_SAY": said, "STACK_WAV": str(wav)},
         )
     assert "agent reply:" in out, out[-3000:]

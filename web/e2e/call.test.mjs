@@ -2,7 +2,8 @@
 //   STACK_WEB_URL  page served by the stack, e.g. http://127.0.0.1:5173/ (required; skipped without it)
 //   STACK_API_URL  functions API, passed as ?api= (optional: otherwise the page's config.json / default)
 //   STACK_OPERATOR_USERNAME / STACK_OPERATOR_PASSWORD  the stack's operator (the analytics page signs in)
-//   STACK_WAV      what the fake microphone says (optional: made with espeak-ng from STACK_SAY)
+//   STACK_WAV      what the fake microphone says (required for zh: a neural-voice WAV, since espeak-ng's
+//                  Mandarin is barely intelligible; for en made with espeak-ng from STACK_SAY if absent)
 //   STACK_SAY      sentence to synthesise and expect back from STT; STACK_LANG en|zh (default en):
 //                  with zh both sides of the transcript must show Chinese text
 // Run: node --test e2e/call.test.mjs
@@ -15,15 +16,14 @@ import { callAndCheck, hangUpAndFindSession, recordPeerConnections } from './sce
 const WEB = process.env.STACK_WEB_URL;
 const LANG = process.env.STACK_LANG === 'zh' ? 'zh' : 'en';
 const SAY = process.env.STACK_SAY ?? (LANG === 'zh' ? '请给我一杯咖啡。' : 'Hello there. What is the capital of France?');
-// espeak-ng 1.51's plain "cmn" voice reads its own pinyin as English; "cmn-latn-pinyin" speaks Mandarin.
-const VOICE = LANG === 'zh' ? 'cmn-latn-pinyin' : 'en-us';
 const HAN = /\p{Script=Han}/u;
 
 /** espeak-ng -> 48 kHz mono 16-bit WAV with trailing silence, so the agent gets its turn before the file loops. */
 function makeWav() {
+  if (LANG === 'zh') throw new Error('STACK_WAV is required for a Mandarin caller (a neural voice; see tests/web/test_web.py)');
   const raw = artifact(`caller-${LANG}-raw.wav`);
   const wav = artifact(`caller-${LANG}.wav`);
-  execFileSync('espeak-ng', ['-v', VOICE, '-s', '150', '-w', raw, SAY]);
+  execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', raw, SAY]);
   execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', wav, 'pad', '1', '10']);
   return wav;
 }

@@ -74,7 +74,12 @@ async def run(args: argparse.Namespace) -> int:
             )
             await writer.write(f"{INJECTED} #{n} as {claimed or 'itself'}")
             await writer.aclose()
-        metrics = {"type": "turn_metrics", "event_id": f"injected-{n:04d}", "turn": 90 + n % 9, "voice_to_voice": 0.001}
+        metrics = {
+            "type": "turn_metrics",
+            "event_id": f"injected-{n:04d}",
+            "turn": 90 + n % 9,
+            "voice_to_voice": 0.001,
+        }
         await lp.publish_data(json.dumps(metrics), reliable=True, topic=TOPIC_METRICS)
         if n == 1 or n % 10 == 0:
             log(f"injected {n} rounds")
