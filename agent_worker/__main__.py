@@ -93,23 +93,27 @@ def _require_local_server(settings: WorkerSettings) -> None:
 
 
 def _flush_spool() -> int:
-    from agent_worker.telemetry import SessionLogSender, Spool, resend_spooled
+    from agent_worker.room_entry import session_log_sender
+    from agent_worker.telemetry import Spool, resend_spooled
 
     settings = _load_settings()
-    if not settings.functions_api_url:
+    sender = session_log_sender(settings)
+    if sender is None:
         print("FUNCTIONS_API_URL is not set: nowhere to send", file=sys.stderr)
         return EXIT_CONFIG
+    spool = Spool(settings.telemetry_spool_dir)
 
     async def run() -> int:
-        sender = SessionLogSender(
-            settings.functions_api_url or "", settings.session_log_secret.get_secret_value()
-        )
         try:
-            return await resend_spooled(sender, Spool(settings.telemetry_spool_dir))
+            return await resend_spooled(sender, spool)
         finally:
             await sender.aclose()
 
-    print(f"delivered {asyncio.run(run())} spooled events")
+    delivered = asyncio.run(run())
+    print(
+        f"delivered {delivered} spooled events; {spool.pending_count()} still spooled, "
+        f"{spool.dead_letter_count()} dead letters in {spool.dir / 'rejected.jsonl'}"
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterable
 from typing import Any
 
-from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents import Agent, ModelSettings, UserInputTranscribedEvent, llm
 
 from agent_worker.memory import bounded_context
 from agent_worker.persona import REPLY_LANGUAGE_HINT, Persona, language_of
@@ -18,31 +18,55 @@ logger = logging.getLogger("voicecall.agent")
 
 class VoiceAgent(Agent):
     def __init__(
-        self, *, persona: Persona, language: Language, memory_turns: int, greet: bool, prefill: bool = False
+        self,
+        *,
+        persona: Persona,
+        language: Language,
+        memory_turns: int,
+        greet: bool,
+        prefill: bool = False,
+        opening: str | None = None,
     ) -> None:
         """``prefill``: have the LLM server read the instructions (and greeting) while the call starts,
         for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
-        for the caller's words, not for ~150 tokens of instructions."""
+        for the caller's words, not for ~150 tokens of instructions. ``opening``: what to say first
+        instead of the persona's greeting (a call taken over after its agent was lost goes on)."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
         self._language: Language = language
         self._memory_turns = memory_turns
         self._greet = greet
+        self._opening = opening
         self._prefill = prefill
         self._background: set[asyncio.Task[None]] = set()
+        self._warming: asyncio.Task[None] | None = None
 
     async def on_enter(self) -> None:
         # A fixed greeting skips the LLM, so the caller hears the agent as soon as it joins.
-        greeting = self._persona.greeting(self._language)
+        greeting = self._opening or self._persona.greeting(self._language)
         if self._greet:
             self.session.say(greeting, allow_interruptions=True)
         if self._prefill and self.session.llm is not None:
             ctx = self.chat_ctx.copy()
             if self._greet:
                 ctx.add_message(role="assistant", content=greeting)
-            task = asyncio.create_task(warm_prompt(self.session.llm, self._for_llm(ctx)))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._warm(ctx)
+            # While the caller speaks, read their words so far too: at the end of the turn the server
+            # then evaluates only what the last interim transcript did not have.
+            self.session.on("user_input_transcribed", self._on_transcribed)
+
+    def _warm(self, ctx: llm.ChatContext) -> None:
+        task = asyncio.create_task(warm_prompt(self.session.llm, self._for_llm(ctx)))
+        self._warming = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_transcribed(self, ev: UserInputTranscribedEvent) -> None:
+        if ev.is_final or self.session.agent_state != "listening":
+            return  # the final transcript starts the reply itself; a busy agent keeps its slot
+        if self._warming is not None and not self._warming.done():
+            return  # one at a time: the server is still reading the previous words
+        self._warm(with_partial_turn(self.chat_ctx, ev.transcript))
 
     def _for_llm(self, chat_ctx: llm.ChatContext) -> llm.ChatContext:
         return with_reply_language(bounded_context(chat_ctx, self._memory_turns), self._language)
@@ -69,6 +93,14 @@ async def warm_prompt(model: llm.LLM | Any, chat_ctx: llm.ChatContext) -> None:
                     break
     except Exception as exc:
         logger.debug("prompt warm-up failed: %s", exc)
+
+
+def with_partial_turn(chat_ctx: llm.ChatContext, words: str) -> llm.ChatContext:
+    """The context as the reply will see it if the caller's turn ends with ``words``."""
+    ctx = chat_ctx.copy()
+    if words.strip():
+        ctx.add_message(role="user", content=words.strip())
+    return ctx
 
 
 def with_reply_language(chat_ctx: llm.ChatContext, instructions_language: Language) -> llm.ChatContext:

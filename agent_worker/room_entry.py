@@ -5,6 +5,14 @@ call from the functions API, which refuses a call that /token never started, one
 another job already runs; the agent then listens to the caller's identity only. A call ends when the
 caller leaves, after a silence (CALLER_IDLE_TIMEOUT) or at its maximum length (MAX_CALL_DURATION) with a
 short goodbye, or on an agent error; the reason is the session log's ``session_ended.reason``.
+
+An agent that replaces one lost mid-call (the claim answers ``takeover: true``: the functions' LiveKit
+webhook re-dispatched the call) does not greet the caller as if the call were new: it apologises for the
+interruption in the call's language and listens.
+
+The worker process re-sends the telemetry spool every TELEMETRY_SPOOL_FLUSH_INTERVAL seconds and its HTTP
+server (WORKER_HTTP_PORT) answers, besides livekit-agents' ``/`` and ``/worker``, ``/telemetry`` (JSON)
+and ``/metrics`` (Prometheus text): dead letters and spooled events, counted on disk.
 """
 
 from __future__ import annotations
@@ -19,15 +27,25 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from aiohttp import web
 from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, JobRequest
+from livekit.agents.utils import http_server
 from livekit.agents.voice.events import CloseEvent, CloseReason, UserStateChangedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
 from agent_worker.providers import build_vad
 from agent_worker.session import new_call
-from agent_worker.settings import Language, WorkerSettings, get_settings
-from agent_worker.telemetry import SessionLog, SessionLogSender, Spool, new_event_id, now_utc
+from agent_worker.settings import Language, WorkerSettings, get_settings, reload_session_log_secret
+from agent_worker.telemetry import (
+    SessionLog,
+    SessionLogSender,
+    Spool,
+    SpoolFlusher,
+    new_event_id,
+    now_utc,
+    telemetry_status,
+)
 from agent_worker.turns import TurnTracker
 from functions.models.dispatch import AgentDispatchMetadata
 from functions.models.session_log import SessionEnded, SessionEvent, SessionStarted, TurnMetrics
@@ -36,6 +54,8 @@ from functions.models.signing import signed_headers
 logger = logging.getLogger("voicecall.agent")
 
 METRICS_TOPIC = "voicecall.metrics"
+# The agent participant's attribute that tells the job (another process) it replaces a lost agent.
+TAKEOVER_ATTRIBUTE = "voicecall.takeover"
 
 EndReason = Literal["caller left", "caller idle", "max length", "agent error", "room closed"]
 
@@ -51,12 +71,23 @@ GOODBYES: dict[str, dict[Language, str]] = {
 }
 
 
-def session_log_for(settings: WorkerSettings, session_id: str) -> SessionLog:
-    sender = (
-        SessionLogSender(settings.functions_api_url, settings.session_log_secret.get_secret_value())
-        if settings.functions_api_url
-        else None
+# What the replacing agent says instead of the greeting.
+RESUMED: dict[Language, str] = {
+    "en": "Sorry, we were cut off. I'm back now. Where were we?",
+    "zh": "抱歉，刚才通话中断了，我回来了。我们说到哪儿了？",
+}
+
+
+def session_log_sender(settings: WorkerSettings) -> SessionLogSender | None:
+    if not settings.functions_api_url:
+        return None
+    return SessionLogSender(
+        settings.functions_api_url, settings.session_log_key(), reload_secret=reload_session_log_secret
     )
+
+
+def session_log_for(settings: WorkerSettings, session_id: str) -> SessionLog:
+    sender = session_log_sender(settings)
     return SessionLog(
         session_id,
         sender,
@@ -82,18 +113,27 @@ class ClaimUnavailable(Exception):
     """The functions API did not answer in time: the call's ownership cannot be checked."""
 
 
-async def claim_call(settings: WorkerSettings, room: str, job_id: str, agent_identity: str) -> None:
+@dataclass(frozen=True)
+class Claim:
+    takeover: bool = False
+
+
+async def claim_call(settings: WorkerSettings, room: str, job_id: str, agent_identity: str) -> Claim:
     """POST /sessions/{room}/claim, signed like the session log. Raises ClaimRefused for a definite no,
-    ClaimUnavailable when the API does not answer within CALL_CLAIM_TIMEOUT."""
+    ClaimUnavailable when the API does not answer within CALL_CLAIM_TIMEOUT. A 401/403 is asked again
+    once with the secret read again (a rotation under way)."""
     assert settings.functions_api_url
-    url = f"{settings.functions_api_url.rstrip('/')}/sessions/{room}/claim"
+    path = f"/sessions/{room}/claim"
+    url = settings.functions_api_url.rstrip("/") + path
     body = json.dumps({"job_id": job_id, "agent_identity": agent_identity}).encode()
-    secret = settings.session_log_secret.get_secret_value()
+    secret = settings.session_log_key()
+    reloaded = False
     deadline = time.monotonic() + settings.call_claim_timeout
     last = "no answer"
     async with httpx.AsyncClient(timeout=settings.call_claim_timeout) as client:
         while time.monotonic() < deadline:
-            headers = {"content-type": "application/json", **signed_headers(secret, body)}
+            signature = signed_headers(secret, body, method="POST", path=path)
+            headers = {"content-type": "application/json", **signature}
             try:
                 resp = await client.post(
                     url, content=body, headers=headers, timeout=max(0.1, deadline - time.monotonic())
@@ -103,12 +143,25 @@ async def claim_call(settings: WorkerSettings, room: str, job_id: str, agent_ide
                 await asyncio.sleep(0.2)
                 continue
             if resp.status_code == 200:
-                return
+                return Claim(takeover=_takeover(resp))
+            if resp.status_code in (401, 403) and not reloaded:
+                reloaded = True
+                with contextlib.suppress(Exception):
+                    secret = reload_session_log_secret()
+                continue
             if resp.status_code < 500 and resp.status_code != 429:
                 raise ClaimRefused(f"HTTP {resp.status_code} {_error_code(resp)}")
             last = f"HTTP {resp.status_code}"
             await asyncio.sleep(0.2)
     raise ClaimUnavailable(f"functions API unavailable ({last})")
+
+
+def _takeover(resp: httpx.Response) -> bool:
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("takeover") is True
 
 
 def _error_code(resp: httpx.Response) -> str:
@@ -122,9 +175,10 @@ def _error_code(resp: httpx.Response) -> str:
 async def on_request(req: JobRequest) -> None:
     settings = get_settings()
     identity = f"agent-{req.id}"
+    claim = Claim()
     if settings.functions_api_url:
         try:
-            await claim_call(settings, req.room.name, req.id, identity)
+            claim = await claim_call(settings, req.room.name, req.id, identity)
         except ClaimRefused as exc:
             logger.warning("job refused room=%s job=%s: %s", req.room.name, req.id, exc)
             # terminate: the dispatch ends here, no other worker is asked (livekit-server semantics).
@@ -135,6 +189,10 @@ async def on_request(req: JobRequest) -> None:
             logger.warning("job declined room=%s job=%s: %s", req.room.name, req.id, exc)
             await req.reject(terminate=False)
             return
+    if claim.takeover:
+        logger.warning("taking over room=%s job=%s: the call's agent was lost", req.room.name, req.id)
+        await req.accept(identity=identity, attributes={TAKEOVER_ATTRIBUTE: "true"})
+        return
     await req.accept(identity=identity)
 
 
@@ -176,7 +234,16 @@ async def entrypoint(ctx: JobContext) -> None:
             spawn(ctx.room.local_participant.publish_data(payload, reliable=True, topic=METRICS_TOPIC))
 
     tracker = TurnTracker(language=meta.language, sinks=[log.record, publish_metrics])
-    session, agent = new_call(settings, meta.language, meta.persona, greet=True, conversation=session_id)
+    # The job's token carries the attributes on_request accepted with (another process).
+    takeover = _job_attributes(ctx).get(TAKEOVER_ATTRIBUTE) == "true"
+    session, agent = new_call(
+        settings,
+        meta.language,
+        meta.persona,
+        greet=True,
+        conversation=session_id,
+        opening=RESUMED[meta.language] if takeover else None,
+    )
     # livekit-agents' own idle detection: the caller is "away" after this long with both sides listening.
     session.options.user_away_timeout = settings.caller_idle_timeout
     tracker.attach(session)
@@ -249,7 +316,8 @@ async def entrypoint(ctx: JobContext) -> None:
         )
     )
     logger.info(
-        "call started room=%s language=%s caller=%s providers=%s",
+        "call %s room=%s language=%s caller=%s providers=%s",
+        "taken over" if takeover else "started",
         session_id,
         meta.language,
         meta.caller,
@@ -264,8 +332,75 @@ async def entrypoint(ctx: JobContext) -> None:
     await session.start(agent=agent, room=ctx.room, room_options=options)
 
 
+def _job_attributes(ctx: JobContext) -> dict[str, str]:
+    """The attributes in the job's access token (what the worker accepted the job with)."""
+    try:
+        return dict(ctx.token_claims().attributes or {})
+    except Exception:  # a token without attributes, or one livekit-api cannot read: no takeover
+        return {}
+
+
+class VoicecallServer(AgentServer):
+    """livekit-agents' AgentServer whose HTTP server (WORKER_HTTP_PORT) also answers ``/telemetry`` and
+    ``/metrics``, and which re-sends the telemetry spool while it runs.
+
+    AgentServer creates its HTTP server inside ``run`` and starts it a little later; its routes can only
+    be added in between, so the assignment of that attribute is where they are added."""
+
+    def __init__(self, settings: WorkerSettings, **kwargs: Any) -> None:
+        self._voicecall_http: http_server.HttpServer | None = None
+        self._spool = Spool(settings.telemetry_spool_dir)
+        self._flusher: SpoolFlusher | None = None
+        super().__init__(**kwargs)
+        sender = session_log_sender(settings)
+        if sender is not None:
+            self._flusher = SpoolFlusher(sender, self._spool, settings.telemetry_spool_flush_interval)
+            self.on("worker_started", self._flusher.start)
+
+    @property
+    def _http_server(self) -> http_server.HttpServer | None:
+        return self._voicecall_http
+
+    @_http_server.setter
+    def _http_server(self, value: http_server.HttpServer | None) -> None:
+        if value is not None and value is not self._voicecall_http:
+            value.app.add_routes([web.get("/telemetry", self._telemetry), web.get("/metrics", self._metrics)])
+        self._voicecall_http = value
+
+    async def _telemetry(self, _: web.Request) -> web.Response:
+        return web.json_response(await asyncio.to_thread(telemetry_status, self._spool))
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        status = await asyncio.to_thread(telemetry_status, self._spool)
+        lines = []
+        for name, help_text, kind in _METRICS:
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+            lines.append(f"{name} {status[_METRIC_KEYS[name]]}")
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._flusher is not None:
+            await self._flusher.aclose()
+
+
+_METRICS = (
+    ("voicecall_telemetry_dead_letters", "session-log events the API refused as invalid", "gauge"),
+    ("voicecall_telemetry_spooled_events", "session-log events waiting in the spool", "gauge"),
+    ("voicecall_telemetry_flush_delivered_total", "spooled events delivered by this process", "counter"),
+    ("voicecall_telemetry_auth_refused_total", "batches refused 401/403 after a secret reload", "counter"),
+)
+_METRIC_KEYS = {
+    "voicecall_telemetry_dead_letters": "dead_letters",
+    "voicecall_telemetry_spooled_events": "spooled_events",
+    "voicecall_telemetry_flush_delivered_total": "delivered_by_flush",
+    "voicecall_telemetry_auth_refused_total": "auth_refused",
+}
+
+
 def build_server(settings: WorkerSettings) -> AgentServer:
-    server = AgentServer(
+    server = VoicecallServer(
+        settings,
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_api_secret.get_secret_value(),

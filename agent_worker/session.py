@@ -71,12 +71,15 @@ def build_session(settings: WorkerSettings, pipeline: Pipeline, echo_free: bool 
     )
 
 
-def build_agent(settings: WorkerSettings, language: Language, persona: str | None, greet: bool) -> VoiceAgent:
+def build_agent(
+    settings: WorkerSettings, language: Language, persona: str | None, greet: bool, opening: str | None = None
+) -> VoiceAgent:
     return VoiceAgent(
         persona=get_persona(persona or settings.persona),
         language=language,
         memory_turns=settings.memory_turns,
         greet=greet,
+        opening=opening,
         # only where a prompt cache makes it pay: a cloud LLM would bill the extra request
         prefill=settings.llm_prefill and settings.llm_provider is Provider.LOCAL,
     )
@@ -89,7 +92,10 @@ def new_call(
     greet: bool,
     conversation: str,
     echo_free: bool = False,
+    opening: str | None = None,
 ) -> tuple[AgentSession, VoiceAgent]:
-    """``conversation``: the session id (keeps the call's prompt cache together on the LLM server)."""
+    """``conversation``: the session id (keeps the call's prompt cache together on the LLM server).
+    ``opening``: said instead of the persona's greeting (an agent taking over a call says it is back)."""
     pipeline = build_pipeline(settings, language, conversation)
-    return build_session(settings, pipeline, echo_free), build_agent(settings, language, persona, greet)
+    agent = build_agent(settings, language, persona, greet, opening)
+    return build_session(settings, pipeline, echo_free), agent

@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.models.secret_policy import api_key_problem, is_loopback_url, secret_problem
+
 Language = Literal["zh", "en"]
 
 OPENAI_VOICES = frozenset(
@@ -90,6 +92,11 @@ class WorkerSettings(BaseSettings):
         True, description="local LLM: read the instructions into the server's prompt cache at call start"
     )
 
+    # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
+    # (0: none), and the final decode started after this much silence instead of at the end (0: off).
+    stt_interim_interval: float = Field(1.0, ge=0.0, le=10.0)
+    stt_early_final_after: float = Field(0.2, ge=0.0, le=2.0)
+
     # Turn taking (livekit-agents TurnHandlingOptions). "model": LiveKit's turn detector v1-mini, which
     # runs offline in-process (never LiveKit Cloud: the version is always given) and scores, 0.2 s into a
     # silence, whether the caller's last 1.2 s of audio ended a turn; below the threshold for the language
@@ -140,9 +147,15 @@ class WorkerSettings(BaseSettings):
     # Telemetry to the functions API
     functions_api_url: str | None = "http://127.0.0.1:3000"
     session_log_secret: SecretStr = SecretStr("dev-session-log-secret")
+    # A file holding the secret instead (a mounted Kubernetes Secret, which is updated in place when it
+    # is rotated). Read again, like the environment and .env, whenever the API answers 401/403.
+    session_log_secret_file: Path | None = None
     telemetry_spool_dir: Path = Path("var/telemetry-spool")
     telemetry_batch_size: int = Field(20, ge=1, le=100)
     telemetry_flush_interval: float = Field(1.0, gt=0, le=60)
+    telemetry_spool_flush_interval: float = Field(
+        5.0, gt=0, le=300, description="seconds between re-sends of the spool while the worker runs"
+    )
 
     # ---- Call limits and ownership (docs/security.md, "A caller owns their call") ----
     # A silent caller (both sides listening: livekit-agents' user_away_timeout) or a call past its
@@ -191,6 +204,8 @@ class WorkerSettings(BaseSettings):
                         f"{env}: {voice!r} is not an Azure neural voice for {prefix[:-1]} "
                         f"(e.g. {'en-US-JennyNeural' if prefix == 'en-' else 'zh-CN-XiaoxiaoNeural'})"
                     )
+        if problems := self._secret_problems():
+            raise ValueError("; ".join(problems))
         if self.min_endpointing_delay > self.max_endpointing_delay:
             raise ValueError("MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY")
         if self.turn_detection == "model" and self.vad_min_silence_duration < MODEL_MIN_VAD_SILENCE:
@@ -200,6 +215,54 @@ class WorkerSettings(BaseSettings):
                 "(the turn detector is asked 0.2 s into a silence)"
             )
         return self
+
+    def uses_local_server(self) -> bool:
+        stages = (self.stt_provider, self.llm_provider, self.tts_provider)
+        return self.fallback_to_local or Provider.LOCAL in stages
+
+    @property
+    def public_endpoints(self) -> list[str]:
+        """The settings naming addresses outside loopback the worker sends a secret to. Only with none
+        are development secrets acceptable (functions/models/secret_policy.py, one rule for all)."""
+        urls = [("LIVEKIT_URL", self.livekit_url), ("FUNCTIONS_API_URL", self.functions_api_url)]
+        if self.uses_local_server():
+            urls.append(("LOCAL_MODEL_URL", self.local_model_url))
+        return [name for name, url in urls if url and not is_loopback_url(url)]  # empty: not used
+
+    @property
+    def all_endpoints_local(self) -> bool:
+        return not self.public_endpoints
+
+    def session_log_key(self) -> str:
+        """The session-log secret from where it is configured (SESSION_LOG_SECRET_FILE wins)."""
+        if self.session_log_secret_file is not None:
+            return self.session_log_secret_file.read_text(encoding="utf-8").strip()
+        return self.session_log_secret.get_secret_value()
+
+    def _secret_problems(self) -> list[str]:
+        """Fail closed: an empty secret anywhere, or outside loopback a development default or one
+        shorter than 32 bytes, names its setting (never its value)."""
+        public = self.public_endpoints
+        local = not public
+        found: list[tuple[str, str | None]] = [
+            ("LIVEKIT_API_KEY", api_key_problem(self.livekit_api_key, local=local)),
+            ("LIVEKIT_API_SECRET", secret_problem(self.livekit_api_secret.get_secret_value(), local=local)),
+        ]
+        if self.functions_api_url:
+            if self.session_log_secret_file is not None:
+                try:
+                    key = self.session_log_key()
+                except OSError as exc:
+                    found.append(("SESSION_LOG_SECRET_FILE", f"cannot be read ({exc.strerror})"))
+                else:
+                    found.append(("SESSION_LOG_SECRET_FILE", secret_problem(key, local=local)))
+            else:
+                found.append(("SESSION_LOG_SECRET", secret_problem(self.session_log_key(), local=local)))
+        if self.uses_local_server():
+            key = self.local_model_api_key.get_secret_value()
+            found.append(("LOCAL_MODEL_API_KEY", secret_problem(key, local=local)))
+        where = f" (not loopback: {', '.join(public)})" if public else ""
+        return [f"{name}: {problem}{where}" for name, problem in found if problem is not None]
 
     def providers(self) -> dict[str, str]:
         return {
@@ -222,3 +285,10 @@ def config_error_line(exc: ValidationError) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> WorkerSettings:
     return WorkerSettings()
+
+
+def reload_session_log_secret() -> str:
+    """The session-log secret as configured now: the environment, .env and SESSION_LOG_SECRET_FILE read
+    again (a rotation replaces the file or the .env); invalid settings raise, and the caller keeps its
+    secret."""
+    return WorkerSettings().session_log_key()

@@ -1,20 +1,32 @@
 """Delivery of the session log to the functions API: batched, signed, retried, spooled, flushed.
 
 Nothing is lost: a batch that cannot be delivered (API down, 5xx, timeout) is appended to a spool file
-and re-sent later (on the next session start, periodically, or by ``python -m agent_worker flush-spool``).
+and re-sent later: every TELEMETRY_SPOOL_FLUSH_INTERVAL seconds while the worker runs (``SpoolFlusher``,
+started by the worker process), at the next session start, or by ``python -m agent_worker flush-spool``.
 Nothing is duplicated: every event has a stable id and the API stores each id once, so re-sending a
 batch that did arrive (but whose answer was lost) is harmless.
+
+A 401/403 is not the batch's fault but the secret's (a rotation under way): the secret is read again
+from its source (SESSION_LOG_SECRET_FILE or the environment) and the batch re-signed and re-sent; still
+refused, it stays in the spool for the next flush — never dead-lettered, never counted as delivered. Only
+a batch the API refuses as invalid (400, 404, 413, 422...) goes to the dead-letter file, ``rejected.jsonl``,
+whose lines the worker's ``/metrics`` and ``/telemetry`` count.
+
+Spool files are shared by the worker process and its job processes: appends and claims hold an exclusive
+``flock`` on the file, and a claimed file (``*.sending-*``) whose claimer died is taken again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,8 +40,28 @@ logger = logging.getLogger("voicecall.telemetry")
 
 _event_adapter: TypeAdapter[SessionEvent] = TypeAdapter(SessionEvent)
 _RETRY_DELAYS_S = (0.2, 0.5, 1.0)
-_PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 413, 415, 422})
+_PERMANENT_STATUSES = frozenset({400, 404, 413, 415, 422})
+_AUTH_STATUSES = frozenset({401, 403})
 MAX_BATCH_BYTES = 512 * 1024  # well under the API's 1 MiB body limit
+DEAD_LETTER_FILE = "rejected.jsonl"
+
+SecretLoader = Callable[[], str]
+
+
+@dataclass
+class TelemetryStats:
+    """This process's delivery counters (the dead letters and the spool are counted on disk instead:
+    every process of the worker writes them)."""
+
+    delivered: int = 0
+    spooled: int = 0
+    dead_lettered: int = 0
+    auth_refused: int = 0
+    secret_reloads: int = 0
+    flushes: int = 0
+
+
+STATS = TelemetryStats()
 
 
 def new_event_id() -> str:
@@ -48,28 +80,59 @@ class RejectedError(Exception):
     """The API refused the batch as invalid: retrying cannot help (kept in a dead-letter file)."""
 
 
+class UnauthorizedError(DeliveryError):
+    """401/403 even after reloading the secret: kept in the spool until a secret the API accepts."""
+
+
 class SessionLogSender:
-    """Sends one batch for one session over HTTP; no state beyond the HTTP client."""
+    """Sends one batch for one session over HTTP. ``reload_secret``: reads the secret again from where
+    it comes from (called once per batch after a 401/403)."""
 
     def __init__(
-        self, api_url: str, secret: str, client: httpx.AsyncClient | None = None, timeout_s: float = 5.0
+        self,
+        api_url: str,
+        secret: str,
+        client: httpx.AsyncClient | None = None,
+        timeout_s: float = 5.0,
+        reload_secret: SecretLoader | None = None,
     ) -> None:
         self._api_url = api_url.rstrip("/")
         self._secret = secret
+        self._reload = reload_secret
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
         self._owns_client = client is None
 
+    def reload_secret(self) -> bool:
+        """Read the secret again; True when it changed."""
+        if self._reload is None:
+            return False
+        try:
+            fresh = self._reload()
+        except Exception as exc:  # an unreadable file or invalid settings: keep what we have
+            logger.error("session log secret could not be reloaded: %s", exc)
+            return False
+        STATS.secret_reloads += 1
+        changed = bool(fresh) and fresh != self._secret
+        if changed:
+            self._secret = fresh
+        return changed
+
     async def send(self, session_id: str, events: Sequence[SessionEvent]) -> None:
         body = EventBatch(events=list(events)).model_dump_json().encode()
-        headers = {"content-type": "application/json", **signed_headers(self._secret, body)}
-        url = f"{self._api_url}/sessions/{session_id}/events"
+        path = f"/sessions/{session_id}/events"
+        url = self._api_url + path
+        headers = {"content-type": "application/json", **self._signed(body, path)}
         last: Exception | None = None
-        for attempt, delay in enumerate((0.0, *_RETRY_DELAYS_S)):
-            if delay:
-                await asyncio.sleep(delay)
+        reloaded = False
+        delays = [0.0, *_RETRY_DELAYS_S]
+        attempt = 0
+        while attempt < len(delays):
+            if delays[attempt]:
+                await asyncio.sleep(delays[attempt])
             if attempt:
                 # Re-sign: the timestamp is part of the signature and the window is finite.
-                headers.update(signed_headers(self._secret, body))
+                headers.update(self._signed(body, path))
+            attempt += 1
             try:
                 resp = await self._client.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
@@ -81,10 +144,26 @@ class SessionLogSender:
                 # A 2xx that is not our API's answer (a proxy page, a local emulator's error) is no receipt.
                 last = DeliveryError(f"HTTP {resp.status_code} without an acknowledgement")
                 continue
+            if resp.status_code in _AUTH_STATUSES:
+                if reloaded:
+                    break
+                # The secret may have been rotated since it was read: read it again, re-sign, re-send now.
+                reloaded = True
+                logger.warning("session log refused with HTTP %d: reloading the secret", resp.status_code)
+                self.reload_secret()
+                headers.update(self._signed(body, path))
+                continue
             if resp.status_code in _PERMANENT_STATUSES:
                 raise RejectedError(f"{resp.status_code}: {resp.text[:300]}")
             last = DeliveryError(f"HTTP {resp.status_code}")
-        raise DeliveryError(str(last))
+        else:
+            raise DeliveryError(str(last))
+        STATS.auth_refused += 1
+        raise UnauthorizedError(f"HTTP {resp.status_code} even after reloading the secret")
+
+    def _signed(self, body: bytes, path: str) -> dict[str, str]:
+        # The path is signed as the API sees it (its route): a batch is bound to its session.
+        return signed_headers(self._secret, body, method="POST", path=path)
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -98,43 +177,92 @@ class Spool:
         self.dir = directory
 
     def append(self, session_id: str, events: Sequence[SessionEvent]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{_safe(session_id)}.jsonl"
-        with path.open("a", encoding="utf-8") as fh:
-            for ev in events:
-                fh.write(
-                    json.dumps(
-                        {"session_id": session_id, "event": ev.model_dump(mode="json")}, ensure_ascii=False
-                    )
-                    + "\n"
-                )
-            fh.flush()
-            os.fsync(fh.fileno())
+        lines = "".join(
+            json.dumps({"session_id": session_id, "event": ev.model_dump(mode="json")}, ensure_ascii=False)
+            + "\n"
+            for ev in events
+        )
+        self._append_locked(self.dir / f"{_safe(session_id)}.jsonl", lines)
+        STATS.spooled += len(events)
 
     def dead_letter(self, session_id: str, events: Sequence[SessionEvent], reason: str) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / "rejected.jsonl").open("a", encoding="utf-8") as fh:
-            for ev in events:
-                fh.write(
-                    json.dumps(
-                        {"session_id": session_id, "reason": reason, "event": ev.model_dump(mode="json")},
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+        lines = "".join(
+            json.dumps(
+                {"session_id": session_id, "reason": reason, "event": ev.model_dump(mode="json")},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for ev in events
+        )
+        self._append_locked(self.dir / DEAD_LETTER_FILE, lines)
+        STATS.dead_lettered += len(events)
 
-    def claim(self) -> list[Path]:
-        """Atomically take the spool files, so two processes never re-send the same file at once."""
+    def _append_locked(self, path: Path, text: str) -> None:
+        """Append under an exclusive lock, to the file that is at ``path`` once the lock is held: a claim
+        may rename it away meanwhile, and what is written then must go to the next file, not the claimed."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            with path.open("a", encoding="utf-8") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    if os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino:
+                        continue
+                except FileNotFoundError:
+                    continue
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+                return
+
+    def dead_letter_count(self) -> int:
+        return _count_lines(self.dir / DEAD_LETTER_FILE)
+
+    def pending_count(self) -> int:
+        """Events waiting in the spool (including files a flush is sending right now)."""
+        if not self.dir.is_dir():
+            return 0
+        return sum(
+            _count_lines(p)
+            for p in self.dir.iterdir()
+            if p.name != DEAD_LETTER_FILE and (p.suffix == ".jsonl" or ".sending-" in p.name)
+        )
+
+    @contextlib.contextmanager
+    def claimed(self) -> Iterator[list[Path]]:
+        """Take the spool files for sending, each locked until the block ends (two processes never send
+        the same file at once). Files an earlier claimer left behind (it died mid-send) are taken too."""
+        with contextlib.ExitStack() as stack:
+            yield self._claim(stack)
+
+    def _claim(self, stack: contextlib.ExitStack) -> list[Path]:
         if not self.dir.is_dir():
             return []
-        claimed = []
-        for path in sorted(self.dir.glob("*.jsonl")):
-            if path.name == "rejected.jsonl":
+        claimed: list[Path] = []
+        for path in sorted(self.dir.iterdir()):
+            if path.name == DEAD_LETTER_FILE:
                 continue
-            target = path.with_suffix(f".sending-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-            with contextlib.suppress(FileNotFoundError):
-                path.rename(target)
-                claimed.append(target)
+            if path.suffix == ".jsonl":
+                target = path.with_suffix(f".sending-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+                try:
+                    path.rename(target)
+                except FileNotFoundError:
+                    continue
+                blocking = True  # an append under way finishes first
+            elif ".sending-" in path.name:
+                target, blocking = path, False  # only when its claimer no longer holds it
+            else:
+                continue
+            try:
+                fh = stack.enter_context(target.open("rb"))
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if not target.exists():  # sent and removed by the claimer that held it
+                continue
+            claimed.append(target)
         return claimed
 
     @staticmethod
@@ -151,6 +279,14 @@ class Spool:
                 continue
             by_session.setdefault(row["session_id"], []).append(ev)
         return by_session
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except FileNotFoundError:
+        return 0
 
 
 def _acknowledged(resp: httpx.Response, count: int) -> bool:
@@ -184,33 +320,98 @@ def _chunks(events: Sequence[SessionEvent]) -> list[Sequence[SessionEvent]]:
 
 async def deliver_or_spool(
     sender: SessionLogSender, spool: Spool, session_id: str, events: Sequence[SessionEvent]
-) -> bool:
-    """Send in API-sized chunks; whatever fails goes to the spool. True when all were delivered."""
-    ok = True
+) -> int:
+    """Send in API-sized chunks; whatever fails goes to the spool, whatever the API refuses as invalid
+    to the dead-letter file. Returns how many events the API acknowledged."""
+    delivered = 0
     for chunk in _chunks(events):
         try:
             await sender.send(session_id, chunk)
         except RejectedError as exc:
-            logger.error("session log rejected for %s: %s", session_id, exc)
+            logger.error(
+                "session log rejected for %s: %s; %d events dead-lettered (%d in total)",
+                session_id,
+                exc,
+                len(chunk),
+                spool.dead_letter_count() + len(chunk),
+            )
             spool.dead_letter(session_id, chunk, str(exc))
+        except UnauthorizedError as exc:
+            logger.error(
+                "session log refused for %s (%s); %d events stay spooled until a valid SESSION_LOG_SECRET",
+                session_id,
+                exc,
+                len(chunk),
+            )
+            spool.append(session_id, chunk)
         except DeliveryError as exc:
             logger.warning(
                 "session log undeliverable for %s (%s); spooled %d events", session_id, exc, len(chunk)
             )
             spool.append(session_id, chunk)
-            ok = False
-    return ok
+        else:
+            delivered += len(chunk)
+            STATS.delivered += len(chunk)
+    return delivered
 
 
 async def resend_spooled(sender: SessionLogSender, spool: Spool) -> int:
     """Re-send every spooled event; returns how many were delivered. Failures stay spooled."""
     delivered = 0
-    for path in spool.claim():
-        for session_id, events in Spool.read(path).items():
-            if await deliver_or_spool(sender, spool, session_id, events):
-                delivered += len(events)
-        path.unlink(missing_ok=True)
+    with spool.claimed() as paths:
+        for path in paths:
+            for session_id, events in Spool.read(path).items():
+                delivered += await deliver_or_spool(sender, spool, session_id, events)
+            # Whatever was not delivered is in the spool again (or dead-lettered): this copy is done.
+            path.unlink(missing_ok=True)
     return delivered
+
+
+class SpoolFlusher:
+    """Re-sends the spool every ``interval_s`` while the worker runs: an outage's events reach the API
+    soon after it is back, not when the next call starts."""
+
+    def __init__(self, sender: SessionLogSender, spool: Spool, interval_s: float) -> None:
+        self.sender = sender
+        self.spool = spool
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="telemetry-spool-flush")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                delivered = await resend_spooled(self.sender, self.spool)
+            except Exception:
+                logger.exception("spool flush failed")
+                continue
+            STATS.flushes += 1
+            if delivered:
+                logger.info("spool flush delivered %d events", delivered)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.sender.aclose()
+
+
+def telemetry_status(spool: Spool) -> dict[str, int]:
+    """What the worker's /telemetry and /metrics report."""
+    return {
+        "dead_letters": spool.dead_letter_count(),
+        "spooled_events": spool.pending_count(),
+        "delivered_by_flush": STATS.delivered,
+        "auth_refused": STATS.auth_refused,
+        "secret_reloads": STATS.secret_reloads,
+        "flushes": STATS.flushes,
+    }
 
 
 class SessionLog:

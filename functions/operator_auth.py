@@ -18,7 +18,6 @@ The rules are those of API Gateway HTTP API JWT authorizers:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import threading
@@ -34,6 +33,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.errors import ApiError
+from functions.models.secret_policy import is_loopback_host
 from functions.observability import logger
 from functions.settings import get_settings
 
@@ -150,17 +150,6 @@ class StageAuth:
     jwks_ttl_s: int
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def url_problem(url: str, name: str) -> str | None:
     """Why ``url`` cannot be trusted as an issuer/JWKS location (https, or http on loopback only)."""
     parts = urlsplit(url)
@@ -168,7 +157,7 @@ def url_problem(url: str, name: str) -> str | None:
         return f"{name} is empty or not an http(s) URL"
     if parts.query or parts.fragment:
         return f"{name} must not have a query or fragment"
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         return f"{name} must use https (plain http only for a loopback issuer)"
     return None
 

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.models.secret_policy import is_loopback_url
+
 
 class FunctionsSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
@@ -17,8 +19,14 @@ class FunctionsSettings(BaseSettings):
     # see functions/secrets.py) — never baked into the package.
     livekit_api_secret: str = "secret"
     session_log_secret: str = "dev-session-log-secret"
+    # The secret that signed the worker's requests until the last rotation: accepted besides the current
+    # one until it is removed (SSM: "<prefix>/session-log-secret-previous"). Empty = none.
+    session_log_secret_previous: str = ""
     access_code: str = Field(default="", description="Empty = /token is open (local development).")
     secrets_ssm_prefix: str = ""
+    # Where boto3 sends AWS calls: set only for a local emulator (moto). Unset = real AWS, which with a
+    # non-loopback LiveKit URL makes this a deployed stage: development or short secrets are refused.
+    aws_endpoint_url: str = ""
 
     agent_name: str = "voicecall-agent"
     default_persona: str = "default"
@@ -39,7 +47,25 @@ class FunctionsSettings(BaseSettings):
     data_retention_days: int = Field(default=90, ge=1, le=3650)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # JSON deeper than this is refused (400) before anything parses it; our bodies nest 4 levels at most.
+    max_json_depth: int = Field(default=32, ge=4, le=512)
     replay_window_s: int = Field(default=300, ge=10, le=3600)
+    # Session-log events are accepted for a call that has ended for this long (the worker's last batch,
+    # its spool after a short API outage), then refused with 409 (docs/security.md).
+    session_log_grace_s: int = Field(default=600, ge=0, le=86_400)
+    # A session_ended's duration may exceed the session's real age (now - created_at) by this much only.
+    duration_slack_s: float = Field(default=5.0, ge=0, le=300)
+
+    # Abuse limits per client (docs/security.md), counted in the rate-limits table (atomic counters with
+    # a TTL) over fixed windows of rate_limit_window_s; beyond a limit: 429 with Retry-After.
+    rate_limits_table: str = "voicecall-local-rate-limits"
+    rate_limit_window_s: int = Field(default=60, ge=1, le=86_400)
+    # Every POST /token from one source IP (new calls, rejoins and refusals alike).
+    token_requests_per_ip: int = Field(default=30, ge=1, le=1_000_000)
+    # New calls — each dispatches an agent — from one source IP.
+    calls_per_ip: int = Field(default=10, ge=1, le=1_000_000)
+    # Rejoins of one call (its caller identity, proven by the call key).
+    rejoins_per_identity: int = Field(default=10, ge=1, le=1_000_000)
     max_range_days: int = Field(default=92, ge=1, le=366)
 
     metrics_namespace: str = Field(default="voicecall", validation_alias="POWERTOOLS_METRICS_NAMESPACE")
@@ -52,6 +78,12 @@ class FunctionsSettings(BaseSettings):
     # Prepended to every scope name of functions/operator_access.json (Cognito: "<resource server>/").
     operator_scope_prefix: str = ""
     operator_jwks_ttl_s: int = Field(default=600, ge=30, le=86_400)
+
+    @property
+    def all_endpoints_local(self) -> bool:
+        """True only on a developer's machine: LiveKit on loopback and AWS an emulator on loopback. Real
+        AWS (no endpoint override) or a reachable LiveKit makes development secrets unacceptable."""
+        return is_loopback_url(self.livekit_url) and is_loopback_url(self.aws_endpoint_url)
 
 
 @lru_cache(maxsize=1)

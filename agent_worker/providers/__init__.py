@@ -17,6 +17,7 @@ from agent_worker.providers import azure_speech, openai_compat
 from agent_worker.providers.openai_compat import OpenAIEndpoint, cloud_endpoint, local_endpoint
 from agent_worker.settings import Language, Provider, WorkerSettings
 from agent_worker.speech_chunks import ClauseTokenizer
+from agent_worker.stt_stream import EagerOptions, EagerStreamAdapter
 
 
 @dataclass
@@ -45,7 +46,15 @@ def _endpoint(settings: WorkerSettings, provider: Provider) -> OpenAIEndpoint:
 def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
     local = openai_compat.build_stt(local_endpoint(settings), settings, language)
     if settings.stt_provider is Provider.LOCAL:
-        return local
+        # the local server decodes for free: interim transcripts, and the final one started early
+        return EagerStreamAdapter(
+            stt=local,
+            vad=vad_,
+            options=EagerOptions(
+                interim_interval=settings.stt_interim_interval,
+                early_final_after=settings.stt_early_final_after,
+            ),
+        )
     cloud = (
         openai_compat.build_stt(cloud_endpoint(settings), settings, language)
         if settings.stt_provider is Provider.OPENAI

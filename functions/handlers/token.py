@@ -3,4 +3,4 @@
 from functions.api import build_resolver, make_handler
 from functions.routes import token
 
-handler = make_handler(build_resolver([token.router]))
+handler = make_handler(build_resolver([token.router]), pre_checks=[token.limit_token_requests])

@@ -86,6 +86,9 @@ class AgentClaimed(BaseModel):
     caller_identity: str | None = Field(
         default=None, description="The only participant the agent should listen to."
     )
+    takeover: bool = Field(
+        default=False, description="This job replaces the call's agent, which left mid-call (re-dispatch)."
+    )
 
 
 class EventsAccepted(BaseModel):

@@ -1,14 +1,18 @@
 """POST /sessions/{id}/events: the agent worker's signed session log; POST /sessions/{id}/claim: the
 worker's signed request to run a call's agent.
 
-The signature (functions/models/signing.py) is checked on the raw body before the body is parsed, so an
-unsigned caller learns nothing about the schema. Events are stored once each (see store/events.py).
+The signature (functions/models/signing.py, scheme v2) covers the method, the path — so the session id —
+and the raw body, and is checked before the body is parsed, so an unsigned caller learns nothing about the
+schema and a signed batch cannot be replayed to another session. During a secret rotation the previous
+secret is accepted too. Events are stored once each (see store/events.py), only for sessions POST /token
+created and, once a call has ended, only for SESSION_LOG_GRACE_S more. The summary changes
+conditionally: the first session_ended wins, and its duration is bounded by the session's real age.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -23,8 +27,8 @@ from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, Signatu
 from functions.observability import logger, metrics
 from functions.settings import get_settings
 from functions.store.events import store_events
-from functions.store.sessions import ClaimRefused, claim_session, update_session
-from functions.store.tables import iso
+from functions.store.sessions import ClaimRefused, claim_session, get_session, record_end, update_session
+from functions.store.tables import iso, parse_iso
 
 router = Router()
 
@@ -40,15 +44,20 @@ def _header(event: dict[str, Any], name: str) -> str | None:
 
 
 def verify_signature(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
-    """Pre-check for the worker's routes: 401 unless signed with SESSION_LOG_SECRET inside the window."""
-    method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
-    if method.upper() != "POST" or not _SIGNED_PATH.match(event.get("rawPath") or ""):
+    """Pre-check for the worker's routes: 401 unless signed (v2: method, path, body) with
+    SESSION_LOG_SECRET — or, during a rotation, SESSION_LOG_SECRET_PREVIOUS — inside the window."""
+    method = str((event.get("requestContext") or {}).get("http", {}).get("method", ""))
+    path = str(event.get("rawPath") or "")
+    if method.upper() != "POST" or not _SIGNED_PATH.match(path):
         return None
+    secrets = runtime_secrets.session_log_secrets()  # Misconfigured -> 500, before anything is accepted
     try:
-        verify(
-            runtime_secrets.session_log_secret(),
+        used = verify(
+            secrets,
             _header(event, TIMESTAMP_HEADER),
             _header(event, SIGNATURE_HEADER),
+            method,
+            path,
             body,
             window_s=get_settings().replay_window_s,
         )
@@ -56,17 +65,49 @@ def verify_signature(event: dict[str, Any], body: bytes) -> dict[str, Any] | Non
         metrics.add_metric(name="SignatureRejected", unit="Count", value=1)
         logger.warning("session log signature rejected", extra={"reason": str(exc)})
         return raw_error(401, "invalid_signature", str(exc))
+    if used:
+        metrics.add_metric(name="SignedWithPreviousSecret", unit="Count", value=1)
     return None
+
+
+def _open_for_events(session_id: str, now: datetime) -> dict[str, Any]:
+    """The session row, if this session may still take events: created by /token, and not ended more
+    than SESSION_LOG_GRACE_S ago."""
+    row = get_session(session_id)
+    if row is None:
+        metrics.add_metric(name="EventsRefused", unit="Count", value=1)
+        raise ApiError(404, "session_not_found", "no call with this id was started by POST /token")
+    ended = row.get("ended_at")
+    if ended:
+        grace = timedelta(seconds=get_settings().session_log_grace_s)
+        if now - parse_iso(str(ended)) > grace:
+            metrics.add_metric(name="EventsRefused", unit="Count", value=1)
+            raise ApiError(409, "session_finished", "this call ended too long ago to take more events")
+    return row
+
+
+def bounded_duration(reported: float | None, row: dict[str, Any], now: datetime) -> float | None:
+    """A call cannot have lasted longer than its session has existed (plus a little clock slack)."""
+    if reported is None:
+        return None
+    created = row.get("created_at")
+    if not created:
+        return reported
+    age = (now - parse_iso(str(created))).total_seconds() + get_settings().duration_slack_s
+    return round(max(0.0, min(float(reported), age)), 3)
 
 
 @router.post(
     "/sessions/<session_id>/events",
     summary="Append a signed batch of session-log events (idempotent per event_id)",
     description=(
-        f"Headers `{SIGNATURE_HEADER}` = `v1=` + hex HMAC-SHA256 of `{{timestamp}}.{{body}}` and "
-        f"`{TIMESTAMP_HEADER}` = unix seconds. Retried events (same event_id) are stored once."
+        f"Headers `{SIGNATURE_HEADER}` = `v2=` + hex HMAC-SHA256 of "
+        "`v2\\n{timestamp}\\n{METHOD}\\n{path}\\n{body}` and "
+        f"`{TIMESTAMP_HEADER}` = unix seconds. Retried events (same event_id) are stored once. "
+        "404 for a session POST /token never created, 409 once the call ended more than the grace "
+        "period ago; the first session_ended wins and its duration is bounded by the session's age."
     ),
-    responses=error_responses(400, 401, 413, 415, 422),
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
 def post_events(
     session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], batch: EventBatch
@@ -75,19 +116,26 @@ def post_events(
         if isinstance(event, SessionStarted) and event.room != session_id:
             raise ApiError(422, "room_mismatch", "session_started.room must equal the session id in the path")
     now = datetime.now(UTC)
+    row = _open_for_events(session_id, now)
     stored, duplicates = store_events(session_id, list(batch.events), now)
     set_always: dict[str, Any] = {}
     set_if_absent: dict[str, Any] = {}
+    end: SessionEnded | None = None
     for event in batch.events:
         if isinstance(event, SessionStarted):
             set_always.update(language=event.language, providers=dict(event.providers))
             if event.participant:
                 set_always["participant"] = event.participant
             set_if_absent["started_at"] = iso(event.ts)
-        elif isinstance(event, SessionEnded):
-            set_always.update(end_reason=event.reason, duration_s=event.duration_s)
-            set_if_absent["ended_at"] = iso(event.ts)
-    update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent)
+        elif isinstance(event, SessionEnded) and end is None:
+            end = event
+    if set_always or set_if_absent:
+        update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent, only_if="exists")
+    if end is not None:
+        duration = bounded_duration(end.duration_s, row, now)
+        if not record_end(session_id, end.reason, duration, end.ts, now):
+            # The first end wins: a replayed or later session_ended changes nothing.
+            metrics.add_metric(name="SessionEndIgnored", unit="Count", value=1)
     metrics.add_metric(name="EventsStored", unit="Count", value=stored)
     metrics.add_metric(name="EventsDuplicate", unit="Count", value=duplicates)
     logger.info(
@@ -129,8 +177,14 @@ def post_claim(
             extra={"session_id": session_id, "job_id": claim.job_id, "reason": exc.reason},
         )
         raise ApiError(status, error, detail) from exc
-    logger.info("agent claim", extra={"session_id": session_id, "job_id": claim.job_id})
+    takeover = bool(row.get("takeover"))
+    if takeover:
+        metrics.add_metric(name="AgentTakeover", unit="Count", value=1)
+    logger.info("agent claim", extra={"session_id": session_id, "job_id": claim.job_id, "takeover": takeover})
     caller = row.get("caller_identity")
     return AgentClaimed(
-        session_id=session_id, job_id=claim.job_id, caller_identity=str(caller) if caller else None
+        session_id=session_id,
+        job_id=claim.job_id,
+        caller_identity=str(caller) if caller else None,
+        takeover=takeover,
     )

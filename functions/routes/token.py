@@ -26,6 +26,7 @@ from functions.models.api import TokenRequest, TokenResponse
 from functions.models.dispatch import AgentDispatchMetadata
 from functions.observability import logger, metrics
 from functions.settings import FunctionsSettings, get_settings
+from functions.store.rate_limits import hit
 from functions.store.sessions import create_session, get_session
 
 router = Router()
@@ -62,6 +63,21 @@ def owns_call(session: dict[str, Any] | None, call_key: str | None) -> bool:
     return hmac.compare_digest(call_key_hash(call_key), expected or "0" * 64) and bool(expected)
 
 
+def source_ip(event: dict[str, Any]) -> str:
+    """The client's address as API Gateway saw it (the TCP peer: not a header a client can write)."""
+    return str(((event.get("requestContext") or {}).get("http") or {}).get("sourceIp") or "unknown")
+
+
+def limit_token_requests(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
+    """Pre-check of POST /token: every request counts against its source IP before anything is parsed
+    (raises RateLimited -> 429 with Retry-After)."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method") or ""
+    if str(method).upper() != "POST" or (event.get("rawPath") or "").rstrip("/") != "/token":
+        return None
+    hit("token_per_ip", source_ip(event), get_settings().token_requests_per_ip)
+    return None
+
+
 def _check_access(request: TokenRequest) -> None:
     expected = runtime_secrets.access_code()
     if not expected:
@@ -94,7 +110,7 @@ def _token(
         can_publish_data=True,
     )
     return (
-        AccessToken(settings.livekit_api_key, runtime_secrets.livekit_api_secret())
+        AccessToken(runtime_secrets.livekit_api_key(), runtime_secrets.livekit_api_secret())
         .with_identity(identity)
         .with_name(name)
         .with_ttl(timedelta(seconds=settings.token_ttl_s))
@@ -119,6 +135,8 @@ def _rejoin(request: TokenRequest, room: str, settings: FunctionsSettings) -> To
     if existing.get("ended_at"):
         raise ApiError(409, "session_finished", "this call has ended; start a new one")
     identity = str(existing["caller_identity"])
+    # Per identity (bound to the call key): a leaked key cannot mint tokens without end.
+    hit("rejoins_per_identity", identity, settings.rejoins_per_identity)
     name = str(existing.get("caller_name") or request.name)
     # No agent dispatch: the call's agent is already there (or the call is over), never a second one.
     token = _token(settings, room, identity, name, dispatch=None)
@@ -130,13 +148,20 @@ def _rejoin(request: TokenRequest, room: str, settings: FunctionsSettings) -> To
 @router.post(
     "/token",
     summary="Start a call (a LiveKit token for a new room, with the agent dispatched) or rejoin your own",
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+    description=(
+        "Abuse limits per client: every request counts against its source IP, each new call (it "
+        "dispatches an agent) against a tighter per-IP limit, each rejoin against the call's identity; "
+        "over a limit the answer is 429 `rate_limited` with `Retry-After` (seconds)."
+    ),
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429),
 )
 def issue_token(request: TokenRequest) -> TokenResponse:
     _check_access(request)
     settings = get_settings()
     if request.room:
         return _rejoin(request, request.room, settings)
+    # A new call dispatches an agent (and, in production, paid providers): the tightest limit.
+    hit("calls_per_ip", source_ip(router.current_event.raw_event), settings.calls_per_ip)
     now = datetime.now(UTC)
     identity = identity_for(request.name)
     call_key = new_call_key()

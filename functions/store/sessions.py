@@ -62,7 +62,9 @@ def update_session(
         expression += " ADD " + ", ".join(adds)
     kwargs: dict[str, Any] = {}
     if only_if is not None:
-        names["#sid"], names["#end"] = "session_id", "ended_at"
+        names["#sid"] = "session_id"
+        if only_if == "open":
+            names["#end"] = "ended_at"
         kwargs["ConditionExpression"] = {
             "exists": "attribute_exists(#sid)",
             "open": "attribute_exists(#sid) AND attribute_not_exists(#end)",
@@ -108,6 +110,37 @@ def create_session(session_id: str, now: datetime, fields: dict[str, Any]) -> bo
     return True
 
 
+@tracer.capture_method(capture_response=False)
+def record_end(
+    session_id: str, reason: str, duration_s: float | None, ended_at: datetime, now: datetime
+) -> bool:
+    """The call's end, once: the first reason (and duration) wins; later ones change nothing.
+
+    ``ended_at`` is kept if LiveKit's room_finished set it already. False when the session does not exist
+    or its end was recorded before.
+    """
+    names = {"#sid": "session_id", "#reason": "end_reason", "#end": "ended_at", "#exp": "expires_at"}
+    values: dict[str, Any] = {":reason": reason, ":end": iso(ended_at), ":exp": expires_at(now)}
+    sets = ["#reason = :reason", "#end = if_not_exists(#end, :end)", "#exp = :exp"]
+    if duration_s is not None:
+        names["#dur"] = "duration_s"
+        values[":dur"] = to_dynamo(float(duration_s))
+        sets.append("#dur = :dur")
+    try:
+        sessions_table().update_item(
+            Key={"session_id": session_id},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(#sid) AND attribute_not_exists(#reason)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if not _conditional_failed(exc):
+            raise
+        return False
+    return True
+
+
 class ClaimRefused(Exception):
     """The session cannot take this agent job: ``reason`` is "unknown", "finished" or "claimed"."""
 
@@ -118,18 +151,24 @@ class ClaimRefused(Exception):
 
 @tracer.capture_method(capture_response=False)
 def claim_session(session_id: str, job_id: str, agent_identity: str, now: datetime) -> dict[str, Any]:
-    """Atomically bind one agent job to an open session (idempotent for the same job); returns the row.
+    """Atomically bind one agent job to an open session (idempotent for the same job); returns the row,
+    with ``takeover`` True when this job replaces a lost agent.
 
     Refused (ClaimRefused) for a session /token never created, one that has ended, or one another job
     already holds: a token replayed after its call re-creates at most an empty room, never a second agent.
+    The one exception is a takeover the LiveKit webhook opened after the call's agent left mid-call
+    (``takeover_open``): exactly one new job may then claim the call, which closes it again.
     """
     try:
         response = sessions_table().update_item(
             Key={"session_id": session_id},
-            UpdateExpression="SET #job = :job, #agent = :agent, #at = if_not_exists(#at, :at)",
+            UpdateExpression=(
+                "SET #job = :job, #agent = :agent, #at = if_not_exists(#at, :at), #last = :at "
+                "REMOVE #takeover"
+            ),
             ConditionExpression=(
                 "attribute_exists(#sid) AND attribute_not_exists(#end) "
-                "AND (attribute_not_exists(#job) OR #job = :job)"
+                "AND (attribute_not_exists(#job) OR #job = :job OR #takeover = :true)"
             ),
             ExpressionAttributeNames={
                 "#sid": "session_id",
@@ -137,9 +176,16 @@ def claim_session(session_id: str, job_id: str, agent_identity: str, now: dateti
                 "#job": "agent_job",
                 "#agent": "agent_identity",
                 "#at": "claimed_at",
+                "#last": "last_claimed_at",
+                "#takeover": "takeover_open",
             },
-            ExpressionAttributeValues={":job": job_id, ":agent": agent_identity, ":at": iso(now)},
-            ReturnValues="ALL_NEW",
+            ExpressionAttributeValues={
+                ":job": job_id,
+                ":agent": agent_identity,
+                ":at": iso(now),
+                ":true": True,
+            },
+            ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
@@ -151,7 +197,40 @@ def claim_session(session_id: str, job_id: str, agent_identity: str, now: dateti
         if "ended_at" in old:
             raise ClaimRefused("finished") from exc
         raise ClaimRefused("claimed") from exc
-    return dict(from_dynamo(response.get("Attributes") or {}))
+    row: dict[str, Any] = dict(from_dynamo(response.get("Attributes") or {}))
+    previous_job = row.get("agent_job")
+    row["takeover"] = bool(previous_job) and previous_job != job_id
+    row.update(agent_job=job_id, agent_identity=agent_identity)
+    return row
+
+
+@tracer.capture_method(capture_response=False)
+def open_takeover(session_id: str, lost_identity: str, now: datetime) -> bool:
+    """After the call's agent (``lost_identity``) left mid-call: allow one new job to claim it. Once per
+    call (``redispatched_at``); False when that was used already, the call ended or another agent holds it."""
+    try:
+        sessions_table().update_item(
+            Key={"session_id": session_id},
+            UpdateExpression="SET #takeover = :true, #redispatched = :now, #lost = :lost",
+            ConditionExpression=(
+                "attribute_exists(#sid) AND attribute_not_exists(#end) "
+                "AND attribute_not_exists(#redispatched) AND #agent = :lost"
+            ),
+            ExpressionAttributeNames={
+                "#sid": "session_id",
+                "#end": "ended_at",
+                "#takeover": "takeover_open",
+                "#redispatched": "redispatched_at",
+                "#lost": "agent_lost",
+                "#agent": "agent_identity",
+            },
+            ExpressionAttributeValues={":true": True, ":now": iso(now), ":lost": lost_identity},
+        )
+    except ClientError as exc:
+        if not _conditional_failed(exc):
+            raise
+        return False
+    return True
 
 
 @tracer.capture_method(capture_response=False)  # items can be large; keep traces small

@@ -185,7 +185,10 @@ class Room:
             models.DisconnectReason.Name(reason),
             len(self.participants),
         )
-        self._manager.webhooks.emit("participant_left", room=self.info(), participant=p.info())
+        # As livekit-server: the webhook says why the participant left (a crash is not a hang-up).
+        left = p.info()
+        left.disconnect_reason = reason  # type: ignore[assignment]
+        self._manager.webhooks.emit("participant_left", room=self.info(), participant=left)
         for callback in self._manager.on_participant_left:
             callback(self, p)
         if not self.has_humans() and not self.closed:
@@ -211,6 +214,13 @@ class Room:
             await self.remove_participant(p, reason, notify=True)
 
     # ----- updates ------------------------------------------------------------------------------
+
+    def set_metadata(self, metadata: str) -> None:
+        """As livekit-server: every participant gets a room_update with the new metadata."""
+        self.metadata = metadata
+        update = rtc.SignalResponse(room_update=rtc.RoomUpdate(room=self.info()))
+        for p in self.participants.values():
+            p.send(update)
 
     def _broadcast_update(self, p: Participant) -> None:
         if p.hidden:

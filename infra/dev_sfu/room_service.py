@@ -31,6 +31,7 @@ class RoomServiceApi:
             "ListParticipants": (room.ListParticipantsRequest, self._list_participants, "admin"),
             "RemoveParticipant": (room.RoomParticipantIdentity, self._remove_participant, "admin"),
             "CreateRoom": (room.CreateRoomRequest, self._create_room, "create"),
+            "UpdateRoomMetadata": (room.UpdateRoomMetadataRequest, self._update_room_metadata, "admin"),
             "CreateDispatch": (agent_dispatch.CreateAgentDispatchRequest, self._create_dispatch, "admin"),
         }
 
@@ -90,6 +91,13 @@ class RoomServiceApi:
         return agent_dispatch.AgentDispatch(
             id=dispatch_id, agent_name=req.agent_name, room=req.room, metadata=req.metadata
         )
+
+    async def _update_room_metadata(self, req: room.UpdateRoomMetadataRequest) -> Message:
+        target = self._rooms.get(req.room)
+        if target is None:
+            raise LookupError("room not found")
+        target.set_metadata(req.metadata)
+        return target.info()
 
     async def _delete_room(self, req: room.DeleteRoomRequest) -> Message:
         target = self._rooms.get(req.room)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from functions.models.secret_policy import (
+    api_key_problem,
+    is_loopback_host,
+    is_loopback_url,
+    secret_problem,
+)
 
 # livekit-server's --dev key pair (and our defaults): anyone can sign tokens with them.
 DEV_API_KEY = "devkey"
@@ -15,12 +21,7 @@ DEV_API_SECRET = "secret"
 
 def is_loopback(host: str) -> bool:
     """Only addresses no other machine can reach; names other than localhost are not trusted."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 class DevSfuSettings(BaseSettings):
@@ -69,16 +70,31 @@ class DevSfuSettings(BaseSettings):
     token_refresh_interval: float = Field(default=300.0, gt=0)
     token_refresh_ttl: float = Field(default=600.0, gt=0)
 
+    @property
+    def public_endpoints(self) -> list[str]:
+        """The settings that make this SFU reachable from, or send its secret to, another machine."""
+        endpoints = [
+            ("DEV_SFU_HOST", is_loopback(self.host)),
+            ("DEV_SFU_ICE_HOST", is_loopback(self.ice_host)),
+            ("LIVEKIT_WEBHOOK_URL", not self.webhook_url or is_loopback_url(self.webhook_url)),
+        ]
+        return [name for name, local in endpoints if not local]
+
     @model_validator(mode="after")
-    def _dev_keys_stay_local(self) -> DevSfuSettings:
-        # Development keys sign anything for anyone: they are only acceptable where no one else can connect.
-        dev = self.api_key == DEV_API_KEY or self.api_secret == DEV_API_SECRET
-        if dev:
-            for name, host in (("DEV_SFU_HOST", self.host), ("DEV_SFU_ICE_HOST", self.ice_host)):
-                if not is_loopback(host):
-                    raise ValueError(
-                        f"{name}: {host!r} is not a loopback address; the development key pair "
-                        f"({DEV_API_KEY}/{DEV_API_SECRET}) may only serve 127.0.0.1 / ::1 — set "
-                        "LIVEKIT_API_KEY and LIVEKIT_API_SECRET to your own"
-                    )
+    def _fail_closed(self) -> DevSfuSettings:
+        # The secret signs anything for anyone: a development, empty or short one is only acceptable
+        # where no one else can connect (functions/models/secret_policy.py: one rule for every component).
+        public = self.public_endpoints
+        local = not public
+        where = f" (not loopback: {', '.join(public)})" if public else ""
+        problems = [
+            f"{name}: {problem}{where}"
+            for name, problem in (
+                ("LIVEKIT_API_KEY", api_key_problem(self.api_key, local=local)),
+                ("LIVEKIT_API_SECRET", secret_problem(self.api_secret, local=local)),
+            )
+            if problem is not None
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self

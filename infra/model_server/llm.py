@@ -39,8 +39,8 @@ class SlotAffinity:
     call starts with the same instructions, so a new call looks similar to any call in progress and
     takes over its slot, throwing away that call's history (measured: the next turn of the evicted
     call re-evaluated ~80 tokens instead of ~20). Pinning a conversation key (OpenAI's
-    ``prompt_cache_key``, or ``user``) to a slot avoids that; when there are more conversations than slots, the one idle longest
-    gives up its slot."""
+    ``prompt_cache_key``, or ``user``) to a slot avoids that; when there are more conversations
+    than slots, the one idle longest gives up its slot."""
 
     def __init__(self, slots: int) -> None:
         self._slots = slots

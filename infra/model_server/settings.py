@@ -6,25 +6,21 @@ call's worker stays a light I/O process. Outside loopback it refuses a developme
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.models.secret_policy import MIN_SECRET_BYTES, is_loopback_host, secret_problem
+
 DEV_API_KEY = "dev-model-server-key"
-MIN_KEY_BYTES = 32
+MIN_KEY_BYTES = MIN_SECRET_BYTES
 Language = Literal["zh", "en"]
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 class ModelServerSettings(BaseSettings):
@@ -69,14 +65,12 @@ class ModelServerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _fail_closed(self) -> ModelServerSettings:
-        key = self.api_key.get_secret_value()
-        if not key:
-            raise ValueError("MODEL_SERVER_API_KEY: must not be empty")
-        if not is_loopback(self.host) and (key == DEV_API_KEY or len(key.encode()) < MIN_KEY_BYTES):
-            raise ValueError(
-                f"MODEL_SERVER_API_KEY: a development or short key (< {MIN_KEY_BYTES} bytes) is only "
-                f"allowed on a loopback host, not {self.host}"
-            )
+        # functions/models/secret_policy.py: the rule every component follows
+        local = is_loopback(self.host)
+        problem = secret_problem(self.api_key.get_secret_value(), local=local)
+        if problem is not None:
+            where = "" if local else " (not loopback: MODEL_SERVER_HOST)"
+            raise ValueError(f"MODEL_SERVER_API_KEY: {problem}{where}")
         return self
 
     @property

@@ -16,7 +16,7 @@ from tests.conftest import PYTHON, ROOT, local_env, worker_env
 from tests.support.audio import read_wav, voiced_seconds
 from tests.support.model_server import ModelServer
 from tests.support.stack import free_port
-from tests.support.transcribe import overlap, transcribe
+from tests.support.transcribe import overlap, sounds_heard, transcribe
 from tests.support.voices import speak_natural
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,11 @@ def test_local_call_hears_answers_and_speaks_clearly(
     samples, rate = read_wav(out)
     assert voiced_seconds(samples, rate) > 0.5
     # The agent's own voice, heard again by Whisper: a listener can follow what it said.
-    assert overlap(reply, transcribe(samples, rate, lang)) >= 0.8, reply
+    heard = transcribe(samples, rate, lang)
+    if lang == "zh":
+        assert overlap(reply, heard) >= 0.8, (reply, heard)  # characters: the unit Mandarin is heard in
+    else:
+        assert sounds_heard(reply, heard) >= 0.85, (reply, heard)  # letters, word boundaries ignored
 
 
 def test_call_starts_a_model_server_when_none_runs(tmp_path: Path) -> None:

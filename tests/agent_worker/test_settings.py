@@ -106,13 +106,17 @@ def test_local_and_cloud_stages_share_one_plugin_and_differ_only_by_settings() -
     from livekit.plugins import openai
 
     from agent_worker.providers import build_pipeline
+    from agent_worker.stt_stream import EagerStreamAdapter
 
     s = WorkerSettings(_env_file=None, local_model_url="http://127.0.0.1:8100/v1")  # type: ignore[call-arg]
     pipeline = build_pipeline(s, "zh", "call-1")
     assert isinstance(pipeline.llm, openai.LLM)
     assert str(pipeline.llm._client.base_url).startswith("http://127.0.0.1:8100/v1")
     assert pipeline.llm.model == "qwen2.5-1.5b"
-    assert isinstance(pipeline.stt, openai.STT) and pipeline.stt.model == "whisper-base"
+    # the local server decodes for free: wrapped for interim transcripts and an early final decode
+    assert isinstance(pipeline.stt, EagerStreamAdapter)
+    local_stt = pipeline.stt.wrapped_stt
+    assert isinstance(local_stt, openai.STT) and local_stt.model == "whisper-base"
     # a non-streaming TTS is cut per clause, so the first words play before the reply is written
     assert isinstance(pipeline.tts, tts.StreamAdapter)
     assert isinstance(pipeline.tts._wrapped_tts, openai.TTS)

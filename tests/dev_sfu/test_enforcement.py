@@ -275,7 +275,9 @@ def test_the_cli_refuses_a_public_bind_with_dev_keys_in_one_line() -> None:
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("configuration error: DEV_SFU_HOST"), proc.stderr
+    # one line naming the setting (functions/models/secret_policy.py's rule) and the public address's
+    assert len(lines) == 1 and lines[0].startswith("configuration error: LIVEKIT_API_KEY: "), proc.stderr
+    assert "(not loopback: DEV_SFU_HOST)" in lines[0], proc.stderr
     # Nothing listened on that port.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -48,6 +48,16 @@ async def test_room_service_and_explicit_dispatch_api(sfu: DevSfu) -> None:
                 api.CreateAgentDispatchRequest(agent_name="nobody-registered", room="room-api", metadata="{}")
             )
             assert dispatch.id.startswith("AD_")
+            # The call's state for the page travels as room metadata, to everyone in the room.
+            changed: list[str] = []
+            other.on("room_metadata_changed", lambda _old, new: changed.append(new))
+            await lk.room.update_room_metadata(
+                api.UpdateRoomMetadataRequest(
+                    room="room-api", metadata='{"voicecall":{"agent":"reconnecting"}}'
+                )
+            )
+            await eventually(lambda: bool(changed), 5, "room metadata update")
+            assert changed == ['{"voicecall":{"agent":"reconnecting"}}'] and other.metadata == changed[0]
             await lk.room.delete_room(api.DeleteRoomRequest(room="room-api"))
             await eventually(
                 lambda: other.connection_state == rtc.ConnectionState.CONN_DISCONNECTED, 5, "close"

@@ -85,7 +85,11 @@ class Stack:
     def restart(self, name: str) -> None:
         svc = self.services[name]
         self.sup.stop_one(svc)
-        maker = {"sfu": stack_support.services.sfu, "agent": stack_support.services.worker}[name]
+        maker = {
+            "sfu": stack_support.services.sfu,
+            "agent": stack_support.services.worker,
+            "functions": stack_support.services.functions,
+        }[name]
         fresh = maker(self.settings)
         fresh.env = svc.env
         self.sup.start(fresh, self.settings.startup_timeout_s)

@@ -26,13 +26,20 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def signed(
+    path: str, body: bytes, now: float | None = None, secret: str | None = None, method: str = "POST"
+) -> dict[str, str]:
+    """Headers of a request signed as the worker signs it (v2: method, path and body)."""
+    headers = signed_headers(secret or SETTINGS.session_log_secret, body, method=method, path=path, now=now)
+    return {**headers, "content-type": "application/json"}
+
+
 def post_events(
     session_id: str, events: list[dict[str, Any]], now: float | None = None, secret: str | None = None
 ) -> Reply:
     body = json.dumps({"events": events}).encode()
-    headers = signed_headers(secret or SETTINGS.session_log_secret, body, now=now)
-    headers["content-type"] = "application/json"
-    return invoke("POST", f"/sessions/{session_id}/events", body=body, headers=headers)
+    path = f"/sessions/{session_id}/events"
+    return invoke("POST", path, body=body, headers=signed(path, body, now=now, secret=secret))
 
 
 def turn(turn_no: int, ts: datetime, **latency: float | bool) -> dict[str, Any]:

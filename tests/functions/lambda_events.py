@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -55,8 +56,13 @@ def http_event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     base64_body: bool = False,
+    source_ip: str | None = None,
 ) -> dict[str, Any]:
+    """``source_ip``: the client's address as API Gateway reports it; by default a random one from the
+    benchmarking range 198.18.0.0/15, so tests are separate clients for the per-IP abuse limits unless
+    they name an address."""
     raw = body.encode() if isinstance(body, str) else body
+    ip = source_ip or f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
@@ -71,7 +77,7 @@ def http_event(
                 "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
+                "sourceIp": ip,
                 "userAgent": "pytest",
             },
             "requestId": str(uuid.uuid4()),

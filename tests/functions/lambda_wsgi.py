@@ -1,7 +1,8 @@
 """A WSGI face for the Lambda handlers so HTTP tools (schemathesis) can drive them in-process.
 
-Each request becomes an API Gateway payload-2.0 event routed like serverless.yml does. Session-log posts
-are signed the way the worker signs them, so fuzzing reaches validation and storage, not only the 401.
+Each request becomes an API Gateway payload-2.0 event routed like serverless.yml does. The worker's routes
+(session log, claim) are signed the way the worker signs them, so fuzzing reaches validation and storage,
+not only the 401.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from functions.models.signing import signed_headers
 from functions.settings import get_settings
 from tests.functions.lambda_events import FakeContext, http_event, route
 
-_EVENTS = re.compile(r"^/sessions/[^/]+/events$")
+_SIGNED = re.compile(r"^/sessions/[^/]+/(events|claim)$")
 _REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
     409: "Conflict",
+    429: "Too Many Requests",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
     500: "Internal Server Error",
@@ -41,8 +43,8 @@ def lambda_wsgi_app(sign_session_logs: bool = True) -> Callable[..., Iterable[by
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        if sign_session_logs and method == "POST" and _EVENTS.match(path):
-            headers.update(signed_headers(get_settings().session_log_secret, body))
+        if sign_session_logs and method == "POST" and _SIGNED.match(path):
+            headers.update(signed_headers(get_settings().session_log_secret, body, method=method, path=path))
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         event = http_event(method, path, headers=headers, query=query or None)
         event["rawQueryString"] = environ.get("QUERY_STRING", "")

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from functions.models.signing import signed_headers
 from tests.functions.helpers import (
-    SETTINGS,
     event_id,
     iso,
     post_events,
     post_webhook,
+    signed,
     started,
     webhook_auth,
     webhook_body,
@@ -30,11 +29,8 @@ def new_call(name: str = "Owner") -> dict:
 
 def claim(room: str, job_id: str, identity: str = "agent-x", secret: str | None = None) -> Reply:
     body = json.dumps({"job_id": job_id, "agent_identity": identity}).encode()
-    headers = {
-        **signed_headers(secret or SETTINGS.session_log_secret, body),
-        "content-type": "application/json",
-    }
-    return invoke("POST", f"/sessions/{room}/claim", body=body, headers=headers)
+    path = f"/sessions/{room}/claim"
+    return invoke("POST", path, body=body, headers=signed(path, body, secret=secret))
 
 
 def transcript(room: str, key: str | None) -> Reply:
@@ -53,7 +49,12 @@ def test_one_agent_job_per_call_and_none_after_it_ended() -> None:
     room = call["room"]
     first = claim(room, "AJ_first", "agent-AJ_first")
     assert first.status == 200, first.text
-    assert first.json() == {"session_id": room, "job_id": "AJ_first", "caller_identity": call["identity"]}
+    assert first.json() == {
+        "session_id": room,
+        "job_id": "AJ_first",
+        "caller_identity": call["identity"],
+        "takeover": False,
+    }
     assert claim(room, "AJ_first", "agent-AJ_first").status == 200, "a retried claim of the same job"
     second = claim(room, "AJ_second")
     assert second.status == 409 and second.json()["error"] == "session_claimed"

@@ -41,6 +41,7 @@ def test_cli_serves_the_tables_and_stops_on_sigterm() -> None:
             "voicecall-local-sessions",
             "voicecall-local-session-events",
             "voicecall-local-idempotency",
+            "voicecall-local-rate-limits",
         }
         ttl = client.describe_time_to_live(TableName="voicecall-local-sessions")["TimeToLiveDescription"]
         assert ttl["TimeToLiveStatus"] == "ENABLED"

@@ -21,13 +21,12 @@ import httpx
 import pytest
 from livekit.api import TokenVerifier
 
-from functions.models.signing import signed_headers
 from functions.operator_auth import operator_access
 from infra.local_aws import LocalAws
 from infra.local_aws.serving import serverless_offline
 from infra.local_aws.tables import ensure_node_modules, osls
 from infra.local_oidc import LocalOidc
-from tests.functions.helpers import SETTINGS, webhook_auth, webhook_body
+from tests.functions.helpers import SETTINGS, signed, webhook_auth, webhook_body
 from tests.support.operator import OTHER_CLIENT, Operator, SigningKey
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +67,7 @@ def test_token_events_and_session_over_http(functions_url: str, operator: Operat
             },
             ensure_ascii=False,
         ).encode()
-        headers = {**signed_headers(SETTINGS.session_log_secret, body), "content-type": "application/json"}
+        headers = signed(f"/sessions/{room}/events", body)
         stored = http.post(f"/sessions/{room}/events", content=body, headers=headers)
         assert stored.status_code == 200 and stored.json()["stored"] == 1, stored.text
         again = http.post(f"/sessions/{room}/events", content=body, headers=headers)
@@ -159,10 +158,10 @@ def test_a_caller_owns_their_call_over_http(functions_url: str) -> None:
         unsigned = http.post(f"/sessions/{room}/claim", json={"job_id": "AJ_1", "agent_identity": "agent-1"})
         assert unsigned.status_code == 401
         body = json.dumps({"job_id": "AJ_1", "agent_identity": "agent-1"}).encode()
-        headers = {**signed_headers(SETTINGS.session_log_secret, body), "content-type": "application/json"}
+        headers = signed(f"/sessions/{room}/claim", body)
         assert http.post(f"/sessions/{room}/claim", content=body, headers=headers).status_code == 200
         body2 = json.dumps({"job_id": "AJ_2", "agent_identity": "agent-2"}).encode()
-        headers2 = {**signed_headers(SETTINGS.session_log_secret, body2), "content-type": "application/json"}
+        headers2 = signed(f"/sessions/{room}/claim", body2)
         second = http.post(f"/sessions/{room}/claim", content=body2, headers=headers2)
         assert second.status_code == 409 and second.json()["error"] == "session_claimed"
 
@@ -252,3 +251,20 @@ def test_bad_tokens_over_http_are_401_with_json(
             assert reply.status_code == 401, (name, reply.text)
             assert reply.json()["error"] == "invalid_token", (name, reply.text)
         assert http.get("/sessions", headers=operator.headers()).status_code == 200
+
+
+def test_abuse_over_http_is_refused(functions_url: str) -> None:
+    """Last in this module: it spends 127.0.0.1's calls for this minute."""
+    with httpx.Client(base_url=functions_url, timeout=30) as http:
+        deep = http.post("/token", content=b"[" * 50_000, headers={"content-type": "application/json"})
+        assert deep.status_code == 400 and deep.json()["error"] == "json_too_deep", deep.text
+        # Another session's batch, replayed: bound to the path it was signed for.
+        a = http.post("/token", json={"name": "A"}).json()["room"]
+        b = http.post("/token", json={"name": "B"}).json()["room"]
+        body = json.dumps({"events": []}).encode()
+        headers = signed(f"/sessions/{a}/events", body)
+        assert http.post(f"/sessions/{b}/events", content=body, headers=headers).status_code == 401
+        statuses = [http.post("/token", json={"name": "burst"}).status_code for _ in range(60)]
+        assert 429 in statuses and statuses.count(200) <= SETTINGS.calls_per_ip, statuses
+        limited = http.post("/token", json={"name": "burst"})
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1

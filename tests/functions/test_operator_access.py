@@ -96,6 +96,9 @@ def test_the_id_token_is_no_access_token(operator: Operator) -> None:
     assert_refused(get("/sessions", f"Bearer {answer['id_token']}"), 403, "insufficient_scope")
 
 
+NOW = 2_000_000_000  # a placeholder instant the test shifts to the real time
+
+
 def _foreign_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -103,9 +106,10 @@ def _foreign_key() -> rsa.RSAPrivateKey:
 @pytest.mark.parametrize(
     ("name", "overrides", "detail"),
     [
-        ("expired", {"exp": int(time.time()) - 5}, "expired"),
-        ("not yet valid", {"nbf": int(time.time()) + 300}, "not valid yet"),
-        ("issued in the future", {"iat": int(time.time()) + 300}, "not valid yet"),
+        # times relative to when the test runs (NOW), not to when it was collected
+        ("expired", {"exp": NOW - 5}, "expired"),
+        ("not yet valid", {"nbf": NOW + 300}, "not valid yet"),
+        ("issued in the future", {"iat": NOW + 300}, "not valid yet"),
         ("wrong issuer", {"iss": "http://127.0.0.1:1"}, "another issuer"),
         ("wrong audience", {"aud": "someone-else"}, "another audience"),
         ("audience list without ours", {"aud": ["a", "b"]}, "another audience"),
@@ -118,7 +122,9 @@ def _foreign_key() -> rsa.RSAPrivateKey:
 def test_tokens_signed_by_the_issuer_with_bad_claims_are_401(
     name: str, overrides: dict[str, Any], detail: str, operator: Operator, signing_key: SigningKey
 ) -> None:
-    token = signing_key.mint(operator.claims(**overrides))
+    now = int(time.time())
+    claims = {k: now + (v - NOW) if isinstance(v, int) else v for k, v in overrides.items()}
+    token = signing_key.mint(operator.claims(**claims))
     assert_refused(get("/sessions", f"Bearer {token}"), 401, "invalid_token", detail)
 
 

@@ -61,6 +61,7 @@ def test_packaged_tables_create_in_moto(template: dict[str, Any]) -> None:
         names = create_tables(local.url, stage="ci", template=template)
         assert sorted(names) == [
             "voicecall-ci-idempotency",
+            "voicecall-ci-rate-limits",
             "voicecall-ci-session-events",
             "voicecall-ci-sessions",
         ]

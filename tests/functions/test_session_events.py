@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions.models.signing import signed_headers
 from functions.settings import get_settings
-from tests.functions.helpers import SETTINGS, event_id, iso, post_events, started, turn
+from tests.functions.helpers import event_id, iso, post_events, signed, started, turn
 from tests.functions.lambda_events import invoke
 from tests.support.operator import Operator
 
@@ -52,14 +51,14 @@ def test_signed_batch_is_stored_and_summarised(operator: Operator) -> None:
             "event_id": event_id(),
             "ts": iso(now),
             "reason": "hangup",
-            "duration_s": 42.5,
+            "duration_s": 2.5,
         },
     ]
     reply = post_events(room, batch)
     assert reply.status == 200, reply.text
     assert reply.json() == {"session_id": room, "received": 6, "stored": 6, "duplicates": 0}
     session = stored_events(room, operator)
-    assert session["status"] == "finished" and session["duration_s"] == 42.5
+    assert session["status"] == "finished" and session["duration_s"] == 2.5
     assert session["language"] == "zh" and session["providers"] == {
         "stt": "local",
         "llm": "openai",
@@ -97,8 +96,8 @@ def test_batch_of_max_size_is_written_in_one_go(operator: Operator) -> None:
     assert len(stored_events(room, operator)["transcript"]) == 100
 
 
-def _signed(room: str, body: bytes, **kw: float) -> dict[str, str]:
-    return {**signed_headers(SETTINGS.session_log_secret, body, **kw), "content-type": "application/json"}
+def _signed(room: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    return signed(f"/sessions/{room}/events", body, now=now)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +120,7 @@ def test_forged_or_replayed_signatures_are_401_and_store_nothing(mutate: str, op
     if mutate == "no_headers":
         headers = {"content-type": "application/json"}
     elif mutate == "wrong_secret":
-        headers = {**signed_headers("not-the-secret", body), "content-type": "application/json"}
+        headers = signed(f"/sessions/{room}/events", body, secret="not-the-secret-but-long-enough-to-be-one")
     elif mutate == "tampered_body":
         sent = body.replace(b"forged", b"FORGED")
     elif mutate == "stale":

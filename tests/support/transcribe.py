@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from typing import TYPE_CHECKING
@@ -31,6 +32,16 @@ def overlap(expected: str, heard: str) -> float:
             pool.remove(u)
             hit += 1
     return hit / len(exp)
+
+
+def sounds_heard(expected: str, heard: str) -> float:
+    """Share of the expected letters and characters heard, in order, word boundaries ignored: a
+    listener hears sounds, not spaces ("France is" heard as "Francis" is no loss of speech)."""
+    exp, got = "".join(units(expected)), "".join(units(heard))
+    if not exp:
+        return 0.0
+    matcher = difflib.SequenceMatcher(a=exp, b=got, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / len(exp)
 
 
 @functools.cache

@@ -1,6 +1,5 @@
 // Full-stack browser test: a real call through the local stack (SFU, functions, agent worker).
 //   STACK_WEB_URL  page served by the stack, e.g. http://127.0.0.1:5173/ (required; skipped without it)
-//   STACK_API_URL  functions API, passed as ?api= (optional: otherwise the page's config.json / default)
 //   STACK_OPERATOR_USERNAME / STACK_OPERATOR_PASSWORD  the stack's operator (the analytics page signs in)
 //   STACK_WAV      what the fake microphone says (required for zh: a neural-voice WAV, since espeak-ng's
 //                  Mandarin is barely intelligible; for en made with espeak-ng from STACK_SAY if absent)
@@ -50,7 +49,6 @@ describe('a real call through the local stack', { skip: WEB ? false : 'STACK_WEB
   it('joins, shows both sides of the conversation and plays the agent', async () => {
     const url = new URL(WEB);
     url.searchParams.set('lang', 'en');
-    if (process.env.STACK_API_URL) url.searchParams.set('api', process.env.STACK_API_URL);
     const turnTimeoutMs = Number(process.env.STACK_TURN_TIMEOUT_MS ?? 90_000);
     const prefix = LANG === 'zh' ? 'call-speaking-zh' : 'call';
     let texts;

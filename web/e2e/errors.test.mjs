@@ -5,13 +5,14 @@ import { after, before, describe, it } from 'node:test';
 import { artifact, close, closedPort, joinCall, launchBrowser, serveDist, startMockApi } from './lib.mjs';
 
 describe('call page error states', () => {
-  let browser, web, api;
+  let browser, web, api, lkUrl;
   let tokenReply = () => [403, { message: 'calls are disabled on this server' }];
 
   before(async () => {
     browser = await launchBrowser();
     api = await startMockApi({ 'POST /token': (...a) => tokenReply(...a) });
-    web = await serveDist(); // no config.json: the page takes ?api=
+    lkUrl = `ws://127.0.0.1:${await closedPort()}`; // a LiveKit server that is down
+    web = await serveDist(api.url, { livekitUrl: lkUrl }); // config.json (and the CSP header) name both
   });
   after(async () => {
     await browser?.close();
@@ -28,7 +29,7 @@ describe('call page error states', () => {
 
   it('a refused token shows the server message', async () => {
     tokenReply = () => [403, { message: 'calls are disabled on this server' }];
-    const page = await openPage(`?lang=en&api=${encodeURIComponent(api.url)}`);
+    const page = await openPage('?lang=en');
     await joinCall(page, { name: 'Refused' });
     const box = page.getByTestId('call-error');
     await box.waitFor({ timeout: 10_000 });
@@ -42,21 +43,25 @@ describe('call page error states', () => {
   });
 
   it('an unreachable server shows its message (zh)', async () => {
-    const port = await closedPort();
-    const page = await openPage(`?lang=zh&api=${encodeURIComponent(`http://127.0.0.1:${port}`)}`);
-    await joinCall(page, { name: '小明', language: 'zh' });
-    const box = page.getByTestId('call-error');
-    await box.waitFor({ timeout: 15_000 });
-    assert.equal(await box.getAttribute('data-error-key'), 'error.unreachable');
-    assert.match(await box.innerText(), /无法连接到服务器/);
-    await page.screenshot({ path: artifact('call-error-unreachable-zh.png'), fullPage: true });
-    await page.context().close();
+    const down = await serveDist(`http://127.0.0.1:${await closedPort()}`);
+    try {
+      const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
+      await page.goto(`${down.url}?lang=zh`);
+      await joinCall(page, { name: '小明', language: 'zh' });
+      const box = page.getByTestId('call-error');
+      await box.waitFor({ timeout: 15_000 });
+      assert.equal(await box.getAttribute('data-error-key'), 'error.unreachable');
+      assert.match(await box.innerText(), /无法连接到服务器/);
+      await page.screenshot({ path: artifact('call-error-unreachable-zh.png'), fullPage: true });
+      await page.context().close();
+    } finally {
+      await close(down.server);
+    }
   });
 
   it('a call server that cannot be reached after a token is granted', async () => {
-    const port = await closedPort();
-    tokenReply = () => [200, { url: `ws://127.0.0.1:${port}`, token: 'x.y.z', room: 'call-000000000000', identity: 'web-x' }];
-    const page = await openPage(`?lang=en&api=${encodeURIComponent(api.url)}`);
+    tokenReply = () => [200, { url: lkUrl, token: 'x.y.z', room: 'call-000000000000', identity: 'web-x' }];
+    const page = await openPage('?lang=en');
     await joinCall(page, { name: 'NoSfu' });
     const box = page.locator('[data-error-key="error.roomConnect"]');
     await box.waitFor({ timeout: 30_000 });
@@ -67,7 +72,7 @@ describe('call page error states', () => {
   it('asks for an access code on 401 and reports a wrong one', async () => {
     // As functions/routes/token.py does: 401 {error, detail} for a missing and for a wrong code.
     tokenReply = () => [401, { error: 'unauthorized', detail: 'a valid access_code is required' }];
-    const page = await openPage(`?lang=en&api=${encodeURIComponent(api.url)}`);
+    const page = await openPage('?lang=en');
     assert.equal(await page.locator('input[name="access_code"]').count(), 0);
     await joinCall(page, { name: 'Coder' });
     const code = page.locator('input[name="access_code"]');
@@ -86,7 +91,7 @@ describe('call page error states', () => {
     try {
       const before = api.requests.length;
       const page = await denied.newPage();
-      await page.goto(`${web.url}?lang=en&api=${encodeURIComponent(api.url)}`);
+      await page.goto(`${web.url}?lang=en`);
       await joinCall(page, { name: 'NoMic' });
       const box = page.getByTestId('call-error');
       await box.waitFor({ timeout: 15_000 });
@@ -103,7 +108,7 @@ describe('call page error states', () => {
     try {
       const before = api.requests.length;
       const page = await noMic.newPage();
-      await page.goto(`${web.url}?lang=en&api=${encodeURIComponent(api.url)}`);
+      await page.goto(`${web.url}?lang=en`);
       const inputs = await page.evaluate(async () =>
         (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'audioinput').length,
       );
@@ -143,5 +148,134 @@ describe('runtime configuration', () => {
       await close(web.server);
       await close(api.server);
     }
+  });
+});
+
+describe('the page connects to the configured servers only (Content-Security-Policy)', () => {
+  let browser, api, web, bare, elsewhere, lkUrl;
+  let connectionsElsewhere = 0;
+  let tokenReply = () => [403, { message: 'calls are disabled on this server' }];
+
+  before(async () => {
+    browser = await launchBrowser();
+    api = await startMockApi({ 'POST /token': (...a) => tokenReply(...a) });
+    // Another server on loopback, as an attacker's would be: it must never see a single connection.
+    elsewhere = await startMockApi({ 'POST /token': () => [200, { message: 'the attacker answered' }] });
+    elsewhere.server.on('connection', () => (connectionsElsewhere += 1));
+    lkUrl = `ws://127.0.0.1:${await closedPort()}`;
+    web = await serveDist(api.url, { livekitUrl: lkUrl });
+    bare = await serveDist(api.url, { livekitUrl: lkUrl, csp: false }); // a host that sets no header
+  });
+  after(async () => {
+    await browser?.close();
+    for (const s of [web, bare, api, elsewhere]) if (s) await close(s.server);
+  });
+
+  /** From inside the page: a fetch and a WebSocket to `target`; what happened and which CSP reports fired. */
+  function connectFrom(page, target) {
+    return page.evaluate(async (target) => {
+      const violations = [];
+      document.addEventListener('securitypolicyviolation', (e) =>
+        violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI }),
+      );
+      let fetched;
+      try {
+        const res = await fetch(`${target.http}/token`, { method: 'POST', body: '{}' });
+        fetched = `status ${res.status}`;
+      } catch (err) {
+        fetched = `refused: ${err}`;
+      }
+      const socket = await new Promise((resolve) => {
+        try {
+          const ws = new WebSocket(target.ws);
+          ws.onopen = () => resolve('open');
+          ws.onerror = () => resolve('error');
+        } catch (err) {
+          resolve(`refused: ${err}`);
+        }
+      });
+      await new Promise((r) => setTimeout(r, 300)); // violation reports are queued as tasks
+      return { fetched, socket, violations };
+    }, target);
+  }
+
+  const target = (url) => ({ http: url, ws: url.replace(/^http/, 'ws') });
+
+  it('the local web server sends the policy: connect-src names self, the API, LiveKit and the issuer', async () => {
+    const res = await fetch(web.url);
+    const csp = res.headers.get('content-security-policy');
+    const connect = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('connect-src ')).split(' ').slice(1);
+    const lkHttp = lkUrl.replace(/^ws/, 'http');
+    assert.deepEqual(connect, ["'self'", api.url, lkUrl, lkHttp, 'http://127.0.0.1:9400']);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    const config = await (await fetch(`${web.url}config.json`)).json();
+    assert.equal(config.apiUrl, api.url);
+    assert.equal(config.livekitUrl, lkUrl);
+  });
+
+  it('a fetch or WebSocket to another origin is blocked; the API is reachable', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${web.url}?lang=en`);
+    await page.locator('input[name="name"]').waitFor();
+    const blocked = await connectFrom(page, target(elsewhere.url));
+    assert.match(blocked.fetched, /^refused/, JSON.stringify(blocked));
+    assert.notEqual(blocked.socket, 'open', JSON.stringify(blocked));
+    // Each attempt is reported by each policy in force: the header's and the app's <meta> tag (same values).
+    const port = new URL(elsewhere.url).port;
+    assert.ok(blocked.violations.every((v) => v.directive === 'connect-src'), JSON.stringify(blocked));
+    assert.deepEqual(
+      [...new Set(blocked.violations.map((v) => v.blocked))].sort(),
+      [`http://127.0.0.1:${port}/token`, `ws://127.0.0.1:${port}/`],
+      JSON.stringify(blocked),
+    );
+    const allowed = await connectFrom(page, target(api.url));
+    assert.match(allowed.fetched, /^status \d+/, JSON.stringify(allowed));
+    assert.ok(!allowed.violations.some((v) => v.blocked.startsWith(api.url)), JSON.stringify(allowed));
+    assert.equal(connectionsElsewhere, 0, 'the other server saw no connection');
+    await page.close();
+  });
+
+  it('?api= in the page URL is ignored (issue 10 #7): the access code goes to the configured API', async () => {
+    tokenReply = () => [403, { message: 'configured api answered' }];
+    const page = await browser.newPage();
+    await page.goto(`${web.url}?lang=en&api=${encodeURIComponent(elsewhere.url)}`);
+    await joinCall(page, { name: 'Lured' });
+    await page.getByTestId('server-message').waitFor({ timeout: 10_000 });
+    assert.match(await page.getByTestId('server-message').innerText(), /configured api answered/);
+    assert.equal(connectionsElsewhere, 0);
+    assert.equal(elsewhere.requests.length, 0);
+    await page.close();
+  });
+
+  it('a token naming another LiveKit server is refused before any connection', async () => {
+    const foreign = elsewhere.url.replace(/^http/, 'ws');
+    tokenReply = () => [200, { url: foreign, token: 'x.y.z', room: 'call-000000000001', identity: 'web-y' }];
+    const page = await browser.newPage();
+    await page.goto(`${web.url}?lang=en`);
+    await joinCall(page, { name: 'Redirected' });
+    const box = page.locator('[data-error-key="error.foreignServer"]');
+    await box.waitFor({ timeout: 15_000 });
+    assert.match(await box.innerText(), /not set up for/);
+    assert.equal(connectionsElsewhere, 0);
+    await page.close();
+  });
+
+  it('without a header the app puts the same policy in a <meta> tag', async () => {
+    const res = await fetch(bare.url);
+    assert.equal(res.headers.get('content-security-policy'), null);
+    const page = await browser.newPage();
+    await page.goto(`${bare.url}?lang=en`);
+    await page.locator('input[name="name"]').waitFor();
+    const meta = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+    assert.match(meta, new RegExp(`connect-src 'self' ${api.url} ${lkUrl} `));
+    assert.doesNotMatch(meta, /frame-ancestors/);
+    const blocked = await connectFrom(page, target(elsewhere.url));
+    assert.match(blocked.fetched, /^refused/, JSON.stringify(blocked));
+    assert.ok(blocked.violations.some((v) => v.directive === 'connect-src'), JSON.stringify(blocked));
+    const allowed = await connectFrom(page, target(api.url));
+    assert.match(allowed.fetched, /^status \d+/, JSON.stringify(allowed));
+    assert.equal(connectionsElsewhere, 0);
+    await page.close();
   });
 });

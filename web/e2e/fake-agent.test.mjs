@@ -114,7 +114,7 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
       }],
       'GET /analytics': () => [200, { overall: { sessions: calls.length, turns: 1 }, days: [] }],
     });
-    site = await serveDistWithIssuer(api.url);
+    site = await serveDistWithIssuer(api.url, { livekitUrl: lkUrl });
     web = site.web;
 
     agent = startProcess(PYTHON, [join(webDir, 'e2e', 'fake_agent.py'), '--url', lkUrl, '--room', room,
@@ -170,7 +170,7 @@ describe('call page without an agent, then losing the SFU', { skip: usable ? fal
         return [200, { url: sfu.url, token: livekitToken(identity, JSON.parse(body).name, room), room, identity }];
       },
     });
-    web = await serveDist(api.url);
+    web = await serveDist(api.url, { livekitUrl: sfu.url });
     browser = await launchBrowser();
   });
   after(async () => {
@@ -219,7 +219,7 @@ describe('call page trusts the agent only and shows who is in the call', { skip:
           }]
           : [403, { error: 'call_key_invalid', detail: 'this call key does not open this call' }],
     });
-    web = await serveDist(api.url);
+    web = await serveDist(api.url, { livekitUrl: sfu.url });
     agent = startProcess(PYTHON, [join(webDir, 'e2e', 'fake_agent.py'), '--url', sfu.url, '--room', room,
       '--api-key', KEY, '--api-secret', SECRET, '--identity', AGENT, '--reply-wav', wavOf(REPLY, 'agent-reply'),
       '--heard', HEARD, '--reply', REPLY], /waiting for room/, 30_000);
@@ -283,5 +283,85 @@ describe('call page trusts the agent only and shows who is in the call', { skip:
     assert.equal(reads[0].authorization, undefined);
     assert.ok(!reads[0].path.includes(callKey) && !reads[0].search.includes(callKey), 'never in the URL');
     await page.screenshot({ path: artifact('call-own-transcript-en.png'), fullPage: true });
+  });
+});
+
+describe('call page shows the call state the functions put in the room metadata', { skip: usable ? false : 'needs .venv and infra/dev_sfu' }, () => {
+  let sfu, agent, second, api, web, browser, page;
+  const room = `call-${randomBytes(6).toString('hex')}`;
+
+  const fakeAgent = (identity) =>
+    startProcess(PYTHON, [join(webDir, 'e2e', 'fake_agent.py'), '--url', sfu.url, '--room', room,
+      '--api-key', KEY, '--api-secret', SECRET, '--identity', identity, '--reply-wav', wavOf(REPLY, 'agent-reply'),
+      '--heard', HEARD, '--reply', REPLY], /waiting for room/, 30_000);
+  // livekit-api's RoomService from Python, as functions/livekit_rooms.py calls it
+  const roomState = (...args) =>
+    execFileSync(PYTHON, [join(webDir, 'e2e', 'room_state.py'), '--url', sfu.url, '--room', room,
+      '--api-key', KEY, '--api-secret', SECRET, ...args], { cwd: repoDir, encoding: 'utf8' });
+  const presence = (value) => page.waitForSelector(`[data-agent-presence="${value}"]`, { timeout: 20_000 });
+
+  before(async () => {
+    sfu = await startSfu();
+    api = await startMockApi({
+      'POST /token': (_req, body) => {
+        const identity = `web-e2e-${randomBytes(4).toString('hex')}`;
+        return [200, { url: sfu.url, token: livekitToken(identity, JSON.parse(body).name, room), room, identity }];
+      },
+    });
+    web = await serveDist(api.url, { livekitUrl: sfu.url });
+    agent = fakeAgent('agent-first');
+    await agent.ready;
+    browser = await launchBrowser({ wav: wavOf('Hello there. What is the capital of France?', 'caller') });
+    page = await browser.newPage({ viewport: { width: 412, height: 915 } });
+  });
+  after(async () => {
+    await browser?.close();
+    for (const p of [second?.proc, agent?.proc, sfu?.proc]) if (p && p.exitCode === null) p.kill('SIGTERM');
+    if (web) await close(web.server);
+    if (api) await close(api.server);
+  });
+
+  it('an agent that drops is shown as gone, not stuck on its last state', async () => {
+    await page.goto(`${web.url}?lang=en`);
+    await joinCall(page, { name: 'Caller' });
+    await presence('present');
+    await page.waitForFunction(() => /Listening|Speaking|Thinking/.test(document.querySelector('[data-testid="agent-state"]')?.textContent ?? ''), null, { timeout: 30_000 });
+    agent.proc.kill('SIGKILL'); // the worker dies mid-call
+    await presence('gone');
+    assert.match(await page.getByTestId('agent-state').innerText(), /The assistant is no longer in the call/);
+    assert.doesNotMatch(await page.getByTestId('agent-state').innerText(), /Speaking|Listening|Thinking/);
+    assert.equal(await page.locator('[data-testid="participants"] li[data-role="assistant"]').count(), 0);
+  });
+
+  it('"reconnecting" from the room metadata, until the new agent is in the call', async () => {
+    roomState('--metadata', JSON.stringify({ voicecall: { agent: 'reconnecting' } }));
+    await presence('reconnecting');
+    assert.match(await page.getByTestId('agent-state').innerText(), /The assistant is reconnecting…/);
+    await page.screenshot({ path: artifact('call-agent-reconnecting-en.png'), fullPage: true });
+    second = fakeAgent('agent-second');
+    await second.ready;
+    await presence('present'); // the metadata still says "reconnecting": the new agent wins
+    const people = await page.$$eval('[data-testid="participants"] li', (lis) => lis.map((li) => [li.dataset.role, li.dataset.identity]));
+    assert.deepEqual(people.map(([role]) => role), ['you', 'assistant']);
+    assert.equal(people[1][1], 'agent-second');
+  });
+
+  it('"left" with its reason, then the ended call says so (en and zh)', async () => {
+    second.proc.kill('SIGKILL');
+    await presence('reconnecting'); // the metadata still says so, until the functions write "left"
+    assert.equal(await page.locator('[data-testid="participants"] li[data-role="assistant"]').count(), 0);
+    roomState('--metadata', '{"voicecall":{"agent":"left","reason":"agent lost"}}');
+    await presence('left');
+    const note = page.getByTestId('agent-left');
+    assert.match(await note.innerText(), /The assistant has left the call: the assistant's connection was lost/);
+    assert.equal(await note.getAttribute('data-reason'), 'agent lost');
+    roomState('--delete'); // the functions end the call
+    await page.getByRole('heading', { name: 'Call ended.' }).waitFor({ timeout: 20_000 });
+    assert.match(await page.getByTestId('agent-left').innerText(), /has left the call: the assistant's connection was lost/);
+    assert.equal(await page.getByTestId('call-error').count(), 0, 'an ended call is no error');
+    await page.screenshot({ path: artifact('call-agent-left-en.png'), fullPage: true });
+    await page.getByRole('group', { name: /Interface language/ }).getByRole('button', { name: '中文' }).click();
+    assert.match(await page.getByTestId('agent-left').innerText(), /助手已离开通话：助手的连接中断了/);
+    await page.screenshot({ path: artifact('call-agent-left-zh.png'), fullPage: true });
   });
 });

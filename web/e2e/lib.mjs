@@ -41,10 +41,13 @@ export async function launchBrowser({ wav, fakeUi = true, fakeDevice = true } = 
   return chromium.launch({ executablePath: chromiumPath, headless: true, args });
 }
 
-/** Serve dist/ with a config.json naming `apiUrl` and, when given, the operator issuer. */
-export async function serveDist(apiUrl, oidcIssuer) {
+/**
+ * Serve dist/ with a config.json naming `apiUrl` and, when given, the LiveKit server and the operator issuer
+ * (the server's Content-Security-Policy names the same; unset ones are the local stack's defaults).
+ */
+export async function serveDist(apiUrl, { livekitUrl, oidcIssuer, csp = true } = {}) {
   if (!existsSync(join(webDir, 'dist', 'index.html'))) throw new Error('web/dist missing: run `npm run build` first');
-  const server = await startStaticServer({ port: 0, apiUrl, oidc: { oidcIssuer } });
+  const server = await startStaticServer({ port: 0, apiUrl, livekitUrl, oidc: { oidcIssuer }, csp });
   return { server, url: `http://127.0.0.1:${server.address().port}/` };
 }
 
@@ -54,10 +57,10 @@ export const OPERATOR = { username: 'operator@voicecall.local', password: 'e2e-o
  * The web app served with a config.json naming `apiUrl` and a real local OIDC issuer (infra/local_oidc,
  * oidc-provider) whose only redirect URI is that page. Returns { web, issuer, operator, close() }.
  */
-export async function serveDistWithIssuer(apiUrl) {
+export async function serveDistWithIssuer(apiUrl, { livekitUrl } = {}) {
   const port = await closedPort();
   const issuerUrl = `http://127.0.0.1:${port}`;
-  const web = await serveDist(apiUrl, issuerUrl);
+  const web = await serveDist(apiUrl, { livekitUrl, oidcIssuer: issuerUrl });
   // oidc-provider lives in the repository's node_modules (root `npm ci`): loaded only by the tests using it.
   const { startIssuer } = await import('../../infra/local_oidc/server.mjs');
   const issuer = await startIssuer({ port, redirectUris: [web.url], ...OPERATOR });

@@ -47,7 +47,7 @@ export function App({ config, auth, initialAuth }: { config: AppConfig; auth: Op
   const api = useMemo(() => createApiClient(config.apiUrl), [config.apiUrl]);
   const operatorApi = useMemo(
     () =>
-      createApiClient(config.operatorApiUrl, fetch.bind(globalThis), {
+      createApiClient(config.apiUrl, fetch.bind(globalThis), {
         accessToken: () => operatorRef.current?.accessToken ?? null,
         refused: () => {
           void auth.forget();
@@ -55,7 +55,7 @@ export function App({ config, auth, initialAuth }: { config: AppConfig; auth: Op
           setNotice({ key: 'auth.expired' });
         },
       }),
-    [config.operatorApiUrl, auth],
+    [config.apiUrl, auth],
   );
   const [signingOut, setSigningOut] = useState(false);
   const operatorPage = route.page !== 'call';
@@ -158,7 +158,7 @@ export function App({ config, auth, initialAuth }: { config: AppConfig; auth: Op
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {route.page === 'call' && <CallPage api={api} agentJoinTimeoutMs={config.agentJoinTimeoutMs} />}
+        {route.page === 'call' && <CallPage api={api} livekitUrl={config.livekitUrl} agentJoinTimeoutMs={config.agentJoinTimeoutMs} />}
         {operatorPage && !operator && (
           <div className="sign-in" data-testid="sign-in-required" data-state={redirecting ? 'redirecting' : 'signed-out'}>
             <h1>{t('nav.analytics')}</h1>

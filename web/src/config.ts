@@ -1,26 +1,32 @@
-// Where the functions API lives. Resolved at run time so one build can be deployed anywhere:
-// 1. `?api=` in the page URL (handy for tests and ad-hoc use),
-// 2. `config.json` served next to index.html ({"apiUrl": "..."}),
-// 3. VITE_API_URL at build time,
-// 4. the local stack's default.
+// Where the page connects to (docs/security.md, "The web page"). Resolved at run time so one build can be
+// deployed anywhere, but never from the page URL (a link could otherwise point the page, the caller's access
+// code and the call at any server; issue 10 #7):
+// 1. `config.json` served next to index.html ({"apiUrl", "livekitUrl", ...}),
+// 2. the build (VITE_API_URL, VITE_LIVEKIT_URL, ...),
+// 3. the local stack's defaults.
 //
-// Who signs operators in (docs/security.md) comes only from config.json ({"oidcIssuer", "oidcClientId",
-// "oidcScope"}) or the build (VITE_OIDC_ISSUER, VITE_OIDC_CLIENT_ID, VITE_OIDC_SCOPE), never from the page
-// URL, else the local stack's issuer (infra/local_oidc).
+// The API, the LiveKit server and the operators' issuer (config.json "oidcIssuer", "oidcClientId",
+// "oidcScope", "oidcEndpointsOrigin"; VITE_OIDC_*) are also the only places the Content-Security-Policy
+// lets the page connect to (src/csp.ts): a token naming another LiveKit server is refused.
 
-export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
+import { LOCAL_DEFAULTS } from '../scripts/csp.mjs';
+
+export const DEFAULT_API_URL = LOCAL_DEFAULTS.apiUrl;
+export const DEFAULT_LIVEKIT_URL = LOCAL_DEFAULTS.livekitUrl;
 export const DEFAULT_OPERATOR_AUTH: OperatorAuthConfig = {
-  issuer: 'http://127.0.0.1:9400',
+  issuer: LOCAL_DEFAULTS.oidcIssuer,
   clientId: 'voicecall-web',
   scope: 'openid email profile sessions:read analytics:read',
 };
 
 export interface RuntimeConfig {
   apiUrl?: unknown;
+  livekitUrl?: unknown;
   agentJoinTimeoutS?: unknown;
   oidcIssuer?: unknown;
   oidcClientId?: unknown;
   oidcScope?: unknown;
+  oidcEndpointsOrigin?: unknown;
 }
 
 export interface OperatorAuthConfig {
@@ -30,30 +36,43 @@ export interface OperatorAuthConfig {
   clientId: string;
   /** Space-separated scopes, e.g. "openid email profile sessions:read analytics:read". */
   scope: string;
+  /** The origin of the issuer's endpoints when it is not the issuer's (Cognito: the hosted UI domain). */
+  endpointsOrigin?: string;
 }
 
 export interface BuildTimeAuth {
   issuer?: string;
   clientId?: string;
   scope?: string;
+  endpointsOrigin?: string;
+}
+
+/** What the build names (Vite env); config.json wins over each. */
+export interface BuildTimeConfig {
+  apiUrl?: string;
+  livekitUrl?: string;
+  auth?: BuildTimeAuth;
 }
 
 export interface AppConfig {
+  /** The functions API: the call page's `/token` and the operator routes alike. */
   apiUrl: string;
-  /** Where operator calls (with the bearer token) go: config.json or the build only, never `?api=`. */
-  operatorApiUrl: string;
+  /** The LiveKit server the API's tokens must name (the page connects to no other). */
+  livekitUrl: string;
   agentJoinTimeoutMs: number;
   auth: OperatorAuthConfig;
 }
 
 export const DEFAULT_AGENT_JOIN_TIMEOUT_MS = 20_000;
 
-function cleanUrl(value: unknown): string | undefined {
+function cleanUrl(value: unknown, schemes = /^https?:\/\/[^\s]+$/i): string | undefined {
   if (typeof value !== 'string') return undefined;
   const trimmed = value.trim();
-  if (!/^https?:\/\/[^\s]+$/i.test(trimmed)) return undefined;
+  if (!schemes.test(trimmed)) return undefined;
   return trimmed.replace(/\/+$/, '');
 }
+
+const LIVEKIT_URL = /^(wss?|https?):\/\/[^\s]+$/i;
 
 function nonEmpty(value: unknown, pattern: RegExp): string | undefined {
   if (typeof value !== 'string') return undefined;
@@ -77,7 +96,12 @@ function resolveAuth(fileConfig: RuntimeConfig | null, build: BuildTimeAuth): Op
       nonEmpty(fileConfig?.oidcScope, /^[\x21\x23-\x5b\x5d-\x7e ]{1,1024}$/) ??
       nonEmpty(build.scope, /^[\x21\x23-\x5b\x5d-\x7e ]{1,1024}$/) ??
       DEFAULT_OPERATOR_AUTH.scope,
+    ...optional('endpointsOrigin', cleanUrl(fileConfig?.oidcEndpointsOrigin) ?? cleanUrl(build.endpointsOrigin)),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
 }
 
 function positiveNumber(value: unknown): number | undefined {
@@ -85,22 +109,21 @@ function positiveNumber(value: unknown): number | undefined {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+/** `search`: the page URL's query, read for `?agentTimeout=` only (no address comes from the page URL). */
 export function resolveConfig(
   search: string,
   fileConfig: RuntimeConfig | null,
-  buildTimeUrl: string | undefined,
-  buildTimeAuth: BuildTimeAuth = {},
+  build: BuildTimeConfig = {},
 ): AppConfig {
   const params = new URLSearchParams(search);
-  const operatorApiUrl = cleanUrl(fileConfig?.apiUrl) ?? cleanUrl(buildTimeUrl) ?? DEFAULT_API_URL;
-  const apiUrl = cleanUrl(params.get('api')) ?? operatorApiUrl;
   const timeoutS =
     positiveNumber(params.get('agentTimeout')) ?? positiveNumber(fileConfig?.agentJoinTimeoutS);
   return {
-    apiUrl,
-    operatorApiUrl,
+    apiUrl: cleanUrl(fileConfig?.apiUrl) ?? cleanUrl(build.apiUrl) ?? DEFAULT_API_URL,
+    livekitUrl:
+      cleanUrl(fileConfig?.livekitUrl, LIVEKIT_URL) ?? cleanUrl(build.livekitUrl, LIVEKIT_URL) ?? DEFAULT_LIVEKIT_URL,
     agentJoinTimeoutMs: timeoutS ? timeoutS * 1000 : DEFAULT_AGENT_JOIN_TIMEOUT_MS,
-    auth: resolveAuth(fileConfig, buildTimeAuth),
+    auth: resolveAuth(fileConfig, build.auth ?? {}),
   };
 }
 
@@ -118,9 +141,14 @@ async function fetchFileConfig(): Promise<RuntimeConfig | null> {
 
 export async function loadConfig(): Promise<AppConfig> {
   const env = import.meta.env;
-  return resolveConfig(window.location.search, await fetchFileConfig(), env.VITE_API_URL, {
-    issuer: env.VITE_OIDC_ISSUER,
-    clientId: env.VITE_OIDC_CLIENT_ID,
-    scope: env.VITE_OIDC_SCOPE,
+  return resolveConfig(window.location.search, await fetchFileConfig(), {
+    apiUrl: env.VITE_API_URL,
+    livekitUrl: env.VITE_LIVEKIT_URL,
+    auth: {
+      issuer: env.VITE_OIDC_ISSUER,
+      clientId: env.VITE_OIDC_CLIENT_ID,
+      scope: env.VITE_OIDC_SCOPE,
+      endpointsOrigin: env.VITE_OIDC_ENDPOINTS_ORIGIN,
+    },
   });
 }

@@ -10,7 +10,10 @@ import {
 } from 'livekit-client';
 import type { ApiClient, Language } from '../api';
 import { MicError, micErrorFrom, problemFrom, type CallProblem } from '../callErrors';
+import { isConfiguredLiveKit } from '../csp';
 import { useI18n } from '../i18n';
+import { AgentLeftNote } from './AgentLeftNote';
+import { parseCallState, type CallState } from './callState';
 import { JoinForm, type JoinValues } from './JoinForm';
 import { InCall } from './InCall';
 import { OwnTranscript } from './OwnTranscript';
@@ -27,7 +30,18 @@ async function openMicrophone(): Promise<LocalAudioTrack> {
   }
 }
 
-export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoinTimeoutMs: number }) {
+/** A token naming a LiveKit server other than the configured one (the CSP would block it too). */
+class ForeignServerError extends Error {}
+
+export function CallPage({
+  api,
+  livekitUrl,
+  agentJoinTimeoutMs,
+}: {
+  api: ApiClient;
+  livekitUrl: string;
+  agentJoinTimeoutMs: number;
+}) {
   const { t, lang } = useI18n();
   const [phase, setPhase] = useState<Phase>('form');
   const [problem, setProblem] = useState<CallProblem | null>(null);
@@ -37,6 +51,8 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
   // The call's key (returned once by its first token): held in memory only, for reading this call back.
   const [callKey, setCallKey] = useState<string | null>(null);
   const [endedByAgent, setEndedByAgent] = useState(false);
+  // What the functions say about the call in the room metadata (the agent reconnecting, or gone and why).
+  const [callState, setCallState] = useState<CallState | null>(null);
   const [callLanguage, setCallLanguage] = useState<Language>(lang);
   const hangingUp = useRef(false);
   const roomRef = useRef<Room | null>(null);
@@ -66,9 +82,12 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
           language: values.language,
           access_code: values.accessCode || undefined,
         });
+        if (!isConfiguredLiveKit({ livekitUrl }, grant.url)) throw new ForeignServerError(grant.url);
         next = new Room({ adaptiveStream: true, dynacast: true });
         hangingUp.current = false;
         setEndedByAgent(false);
+        setCallState(null);
+        next.on(RoomEvent.RoomMetadataChanged, (metadata: string) => setCallState(parseCallState(metadata)));
         next.on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
           // The agent ends a call by deleting its room (the caller went quiet, the time limit): no error.
           if (reason === DisconnectReason.ROOM_DELETED) setEndedByAgent(true);
@@ -77,6 +96,7 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
           setRoom(null);
         });
         await next.connect(grant.url, grant.token);
+        setCallState(parseCallState(next.metadata));
         await next.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
         roomRef.current = next;
         setRoomName(grant.room || next.name);
@@ -90,13 +110,13 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
           next.removeAllListeners();
           void next.disconnect();
         }
-        const p = problemFrom(err);
+        const p: CallProblem = err instanceof ForeignServerError ? { key: 'error.foreignServer' } : problemFrom(err);
         if (p.needsAccessCode) setNeedsCode(true);
         setProblem(p);
         setPhase('form');
       }
     },
-    [api],
+    [api, livekitUrl],
   );
 
   const hangUp = useCallback(() => {
@@ -115,6 +135,7 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
           roomName={roomName}
           callLanguage={callLanguage}
           agentJoinTimeoutMs={agentJoinTimeoutMs}
+          callState={callState}
           onHangUp={hangUp}
         />
       </RoomContext.Provider>
@@ -125,10 +146,14 @@ export function CallPage({ api, agentJoinTimeoutMs }: { api: ApiClient; agentJoi
     return (
       <section className="card" aria-labelledby="ended-title">
         <h1 id="ended-title">{t('call.ended')}</h1>
-        {endedByAgent && (
-          <p className="muted" data-testid="ended-by-agent">
-            {t('call.endedByAgent')}
-          </p>
+        {callState?.agent === 'left' ? (
+          <AgentLeftNote state={callState} />
+        ) : (
+          endedByAgent && (
+            <p className="muted" data-testid="ended-by-agent">
+              {t('call.endedByAgent')}
+            </p>
+          )
         )}
         {problem && <ProblemBox problem={problem} />}
         <button

@@ -16,6 +16,8 @@ import { formatLatency } from '../format';
 import { useI18n, type MessageKey } from '../i18n';
 import { METRICS_TOPIC, parseMetricsPacket, upsertTurn, type TurnMetricsMessage } from '../metrics';
 import { mergeTranscripts } from '../transcript';
+import { AgentLeftNote } from './AgentLeftNote';
+import { agentPresence, type CallState } from './callState';
 import { ProblemBox } from './ProblemBox';
 import { fromAgent, isFromAgent, pickAgent, roster } from './trust';
 import './call.css';
@@ -24,6 +26,8 @@ export function InCall(props: {
   roomName: string;
   callLanguage: Language;
   agentJoinTimeoutMs: number;
+  /** From the room metadata (CallPage): the agent reconnecting, or gone and why. */
+  callState: CallState | null;
   onHangUp: () => void;
 }) {
   const { t } = useI18n();
@@ -39,6 +43,12 @@ export function InCall(props: {
   const people = roster(localParticipant, remotes, agentIdentity);
   const strangers = people.filter((p) => p.role === 'other');
   const [agentTimedOut, setAgentTimedOut] = useState(false);
+  // An agent was in this call: when none is any more, the page says so (never its last state, "speaking").
+  const [hadAgent, setHadAgent] = useState(false);
+  useEffect(() => {
+    if (agent) setHadAgent(true);
+  }, [agent]);
+  const presence = agentPresence(props.callState, !!agent, hadAgent || !!agent);
   const [turns, setTurns] = useState<TurnMetricsMessage[]>([]);
 
   useEffect(() => {
@@ -80,15 +90,23 @@ export function InCall(props: {
     connection === ConnectionState.Reconnecting || connection === ConnectionState.SignalReconnecting;
   const last = turns.length ? turns[turns.length - 1] : undefined;
   const stateKey = `state.${agent ? state : 'connecting'}` as MessageKey;
+  const presenceText: Record<Exclude<typeof presence, 'left'>, string> = {
+    present: t(stateKey),
+    waiting: t('call.waitingAgent'),
+    reconnecting: t('call.agentReconnecting'),
+    gone: t('call.agentGone'),
+  };
+  const agentState = presence === 'present' ? state : presence === 'waiting' ? 'none' : presence;
 
   return (
-    <section className="call" aria-label={t('app.title')} data-agent-state={agent ? state : 'none'}>
+    <section className="call" aria-label={t('app.title')} data-agent-state={agentState} data-agent-presence={presence}>
       {reconnecting && (
         <div className="banner warn" role="status" data-testid="reconnecting">
           {t('call.reconnecting')}
         </div>
       )}
-      {!agent && agentTimedOut && (
+      {props.callState?.agent === 'left' && <AgentLeftNote state={props.callState} />}
+      {presence === 'waiting' && agentTimedOut && (
         <ProblemBox
           problem={{ key: 'error.agentTimeout', params: { seconds: Math.round(props.agentJoinTimeoutMs / 1000) } }}
         />
@@ -97,15 +115,15 @@ export function InCall(props: {
       <div className="agent-panel">
         <BarVisualizer
           className="visualizer"
-          state={state}
-          track={audioTrack}
+          state={agent ? state : 'disconnected'}
+          track={agent ? audioTrack : undefined}
           barCount={7}
           options={{ minHeight: 12, maxHeight: 100 }}
           aria-label={t('call.visualizer')}
           role="img"
         />
-        <p className="agent-state" aria-live="polite" data-testid="agent-state">
-          {agent ? t(stateKey) : t('call.waitingAgent')}
+        <p className="agent-state" aria-live="polite" data-testid="agent-state" data-presence={presence}>
+          {presence === 'left' ? t('call.agentLeftNoReason') : presenceText[presence]}
         </p>
         {last?.voice_to_voice !== undefined && (
           <p className="latency-hint" data-testid="last-latency">

@@ -11,6 +11,7 @@ const END_REASONS: Record<string, MessageKey> = {
   'caller idle': 'call.reason.callerIdle',
   'max length': 'call.reason.maxLength',
   'agent error': 'call.reason.agentError',
+  'agent lost': 'call.reason.agentLost',
 };
 
 /** After a call: the caller reads their own call back with its call key (nothing else is readable). */
