@@ -94,7 +94,10 @@ class WorkerSettings(BaseSettings):
 
     # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
     # (0: none), and the final decode started after this much silence instead of at the end (0: off).
-    stt_interim_interval: float = Field(1.0, ge=0.0, le=10.0)
+    # Interims are off by default: on two CPU cores their decodes (and the prompt warm-up they feed)
+    # still ran when the caller stopped, and the final transcript took 1.9 s instead of 0.46 s
+    # (docs/benchmarks.md). Worth turning on with a GPU model server.
+    stt_interim_interval: float = Field(0.0, ge=0.0, le=10.0)
     stt_early_final_after: float = Field(0.2, ge=0.0, le=2.0)
 
     # Turn taking (livekit-agents TurnHandlingOptions). "model": LiveKit's turn detector v1-mini, which

@@ -33,9 +33,18 @@ def split_clauses(text: str, min_weight: int = 2) -> list[tuple[str, int, int]]:
         if _weight(text[start:end]) >= min_weight:
             pieces.append((text[start:end].strip(), start, end))
             start = end
-    if text[start:].strip():
-        pieces.append((text[start:].strip(), start, len(text)))
-    return [p for p in pieces if p[0]]
+    tail = text[start:].strip()
+    if tail and not _speakable(tail) and pieces:
+        # a trailing "！" or emoji joins the clause before it: alone it is nothing a voice can say
+        _, prev_start, _ = pieces.pop()
+        tail, start = text[prev_start:].strip(), prev_start
+    if tail:
+        pieces.append((tail, start, len(text)))
+    return [p for p in pieces if _speakable(p[0])]
+
+
+def _speakable(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
 
 
 class ClauseTokenizer(tokenize.SentenceTokenizer):

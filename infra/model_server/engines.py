@@ -46,6 +46,7 @@ class Engines:
                 parallel=settings.llm_parallel,
                 draft_model=settings.llm_draft_model,
                 model_id=settings.llm_id,
+                cache_reuse=settings.llm_cache_reuse,
             ),
             voices=default_voicebook(zh=settings.voice_zh, en=settings.voice_en),
         )

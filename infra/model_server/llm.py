@@ -77,10 +77,14 @@ class LlamaEngine:
         n_batch: int = 512,
         n_ubatch: int = 512,
         flash_attn: bool | None = None,
+        cache_reuse: int = 0,
     ) -> None:
         """``model``: a packaged model's name (``packaged.PACKAGED_LLMS``) or a GGUF path; ``n_ctx`` is
         shared by the ``parallel`` slots; ``threads`` generate, ``batch_threads`` evaluate prompts;
-        ``draft_model`` (same vocabulary) enables speculative decoding; ``flash_attn`` None = auto."""
+        ``draft_model`` (same vocabulary) enables speculative decoding; ``flash_attn`` None = auto;
+        ``cache_reuse`` > 0: reuse cached chunks of at least that many tokens after the common prefix by
+        shifting them (llama.cpp's ``--cache-reuse``), so a conversation whose oldest turns were dropped
+        does not re-read the turns it kept."""
         if parallel < 1 or n_ctx < 256 * parallel:
             raise ValueError("parallel must be ≥ 1 with at least 256 tokens of context per slot")
         self._model = model
@@ -95,6 +99,7 @@ class LlamaEngine:
         self._n_batch = n_batch
         self._n_ubatch = n_ubatch
         self._flash_attn = flash_attn
+        self._cache_reuse = cache_reuse
         self._affinity = SlotAffinity(parallel)
         self._server: xllamacpp.Server | None = None
         self._socket_dir: str | None = None
@@ -142,6 +147,7 @@ class LlamaEngine:
         params.cpuparams.n_threads = self._threads
         params.cpuparams_batch.n_threads = self._batch_threads
         params.cache_prompt = True  # a turn re-evaluates only what follows the common prefix
+        params.n_cache_reuse = self._cache_reuse
         params.verbosity = _LOG_VERBOSITY
         if self._flash_attn is not None:
             fa = xlc.llama_flash_attn_type

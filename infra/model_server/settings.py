@@ -47,6 +47,9 @@ class ModelServerSettings(BaseSettings):
     # One generation thread keeps tokens flowing when the other core is busy (measured).
     llm_threads: int = Field(1, ge=1, le=64)
     llm_batch_threads: int = Field(2, ge=1, le=64)
+    # When a call's memory drops its oldest turns, the turns it keeps are found in the slot's cache and
+    # shifted into place instead of being read again (chunks of at least this many tokens; 0 = off).
+    llm_cache_reuse: int = Field(32, ge=0, le=4096)
 
     # Speech synthesis: the voice "auto" resolves to one of these by the text's script
     tts_model_id: str = "local-tts"
