@@ -15,27 +15,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from functions.models.openai_voices import OPENAI_VOICES
 from functions.models.secret_policy import api_key_problem, is_loopback_url, secret_problem
 
 Language = Literal["zh", "en"]
 
-OPENAI_VOICES = frozenset(
-    {
-        "alloy",
-        "ash",
-        "ballad",
-        "coral",
-        "echo",
-        "fable",
-        "nova",
-        "onyx",
-        "sage",
-        "shimmer",
-        "verse",
-        "marin",
-        "cedar",
-    }
-)
 # Azure neural voice names look like "zh-CN-XiaoxiaoNeural"; the locale must match the language it serves.
 _AZURE_VOICE = re.compile(
     r"^(?P<locale>[a-z]{2,3}-[A-Z]{2}(?:-[A-Za-z]+)?)-[A-Za-z]+(?:Multilingual)?Neural(?:HD)?$"

@@ -12,6 +12,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from functions.models.openai_voices import OPENAI_VOICES  # OpenAI's names mean: by script
 from infra.model_server.deps import EnginesDep, check_model
 from infra.model_server.errors import APIError
 from infra.model_server.protocol import (
@@ -27,24 +28,6 @@ from infra.model_server.tts import SpeechRequestError, UnknownVoiceError, VoiceU
 router = APIRouter()
 
 SPEECH_RATE = 24_000  # OpenAI's "pcm": 16-bit little-endian mono at 24 kHz
-# OpenAI's voice names, for clients that send one: here they mean "the voice for the text's script".
-OPENAI_VOICE_NAMES = frozenset(
-    [
-        "alloy",
-        "ash",
-        "ballad",
-        "coral",
-        "echo",
-        "fable",
-        "nova",
-        "onyx",
-        "sage",
-        "shimmer",
-        "verse",
-        "marin",
-        "cedar",
-    ]
-)
 # verbose_json names the language as OpenAI does ("english"); json gives codes.
 LANGUAGE_NAMES = {"zh": "chinese", "en": "english", "ja": "japanese", "ko": "korean", "fr": "french"}
 
@@ -102,7 +85,7 @@ async def speech(body: SpeechRequest, engines: EnginesDep) -> Response | Streami
         raise APIError(
             400, f"input is longer than {engines.settings.max_speech_chars} characters", param="input"
         )
-    voice = "auto" if body.voice in OPENAI_VOICE_NAMES else body.voice
+    voice = "auto" if body.voice in OPENAI_VOICES else body.voice
     loop = asyncio.get_running_loop()
     pool = engines.tts_pool
     try:  # in the pool: stream() checks the request and may load a voice
