@@ -10,7 +10,7 @@ from typing import Any
 from livekit.agents import Agent, ModelSettings, UserInputTranscribedEvent, llm
 
 from agent_worker.memory import bounded_context
-from agent_worker.persona import REPLY_LANGUAGE_HINT, Persona, language_of
+from agent_worker.persona import REPLY_GRAMMAR, REPLY_LANGUAGE_HINT, Persona, language_of
 from agent_worker.settings import Language
 
 logger = logging.getLogger("voicecall.agent")
@@ -25,12 +25,15 @@ class VoiceAgent(Agent):
         memory_turns: int,
         greet: bool,
         prefill: bool = False,
+        reply_grammar: bool = False,
         opening: str | None = None,
     ) -> None:
         """``prefill``: have the LLM server read the instructions (and greeting) while the call starts,
         for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
-        for the caller's words, not for ~150 tokens of instructions. ``opening``: what to say first
-        instead of the persona's greeting (a call taken over after its agent was lost goes on)."""
+        for the caller's words, not for ~150 tokens of instructions. ``reply_grammar``: send each
+        request a grammar holding the reply to the script of the caller's language (llama.cpp servers
+        only: OpenAI refuses unknown fields). ``opening``: what to say first instead of the persona's
+        greeting (a call taken over after its agent was lost goes on)."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
         self._language: Language = language
@@ -38,6 +41,7 @@ class VoiceAgent(Agent):
         self._greet = greet
         self._opening = opening
         self._prefill = prefill
+        self._reply_grammar = reply_grammar
         self._background: set[asyncio.Task[None]] = set()
         self._warming: asyncio.Task[None] | None = None
 
@@ -77,8 +81,23 @@ class VoiceAgent(Agent):
         tools: list[llm.Tool],
         model_settings: ModelSettings,
     ) -> AsyncIterable[Any]:
-        async for chunk in Agent.default.llm_node(self, self._for_llm(chat_ctx), tools, model_settings):
-            yield chunk
+        ctx = self._for_llm(chat_ctx)
+        model = self.session.llm
+        if not self._reply_grammar or not isinstance(model, llm.LLM):
+            async for chunk in Agent.default.llm_node(self, ctx, tools, model_settings):
+                yield chunk
+            return
+        # Agent.default.llm_node, plus the grammar for the language of the caller's last message
+        grammar = REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]
+        async with model.chat(
+            chat_ctx=ctx,
+            tools=tools,
+            tool_choice=model_settings.tool_choice,
+            conn_options=self.session.conn_options.llm_conn_options,
+            extra_kwargs={"extra_body": {"grammar": grammar}},
+        ) as stream:
+            async for chunk in stream:
+                yield chunk
 
 
 async def warm_prompt(model: llm.LLM | Any, chat_ctx: llm.ChatContext) -> None:
@@ -101,6 +120,12 @@ def with_partial_turn(chat_ctx: llm.ChatContext, words: str) -> llm.ChatContext:
     if words.strip():
         ctx.add_message(role="user", content=words.strip())
     return ctx
+
+
+def reply_language(chat_ctx: llm.ChatContext, fallback: Language) -> Language:
+    """The language to reply in: that of the caller's last message with letters in it."""
+    said = [i.text_content for i in chat_ctx.items if i.type == "message" and i.role == "user"]
+    return next((lang for text in reversed(said) if (lang := language_of(text or "")) is not None), fallback)
 
 
 def with_reply_language(chat_ctx: llm.ChatContext, instructions_language: Language) -> llm.ChatContext:

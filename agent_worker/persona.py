@@ -64,8 +64,29 @@ PERSONAS: dict[str, Persona] = {
 # Said with each of the caller's messages: small models drift into the language of the previous turns
 # otherwise. Attached to that message every time it is sent, so the cached prompt stays the same.
 REPLY_LANGUAGE_HINT: dict[Language, str] = {
-    "zh": "（请用中文回答）",
+    "zh": "（请用中文直接回答，不要重复问题）",
     "en": " (Answer in English.)",
+}
+
+
+# A llama.cpp grammar (GBNF) per reply language, sent with each request to a server that takes one
+# (LLM_REPLY_GRAMMAR). The hint above still loses to a run of turns in the other language on a 1.5B
+# model, and "at most three sentences" to a chatty question; a grammar cannot. A reply is at most three
+# sentences (the generation ends after the third one's full stop, not mid-sentence at the token limit).
+# English: no Han characters or full-width punctuation, and a "." ends a sentence unless a letter or
+# digit follows ("3.5"); Mandarin: the first character is Han, the rest may hold Latin names and digits
+# ("我买了iPhone 15").
+_THREE_SENTENCES = "root ::= first (stop (part (stop (part stop?)?)?)?)?\n"
+REPLY_GRAMMAR: dict[Language, str] = {
+    "en": _THREE_SENTENCES
+    + "first ::= part\n"
+    + 'part ::= (plain | "." [0-9A-Za-z])+\n'
+    + "plain ::= [^.!?\\x00\\u3000-\\u303f\\u4e00-\\u9fff\\uff00-\\uffef]\n"
+    + "stop ::= [.!?]+ [)\"'\\]]*\n",
+    "zh": _THREE_SENTENCES
+    + "first ::= [\\u4e00-\\u9fff] part?\n"
+    + "part ::= [^。！？!?\\x00]+\n"
+    + "stop ::= [。！？!?]+ [”’」』)）]*\n",
 }
 
 

@@ -75,6 +75,11 @@ class WorkerSettings(BaseSettings):
     llm_prefill: bool = Field(
         True, description="local LLM: read the instructions into the server's prompt cache at call start"
     )
+    llm_reply_grammar: bool = Field(
+        True,
+        description="local LLM: hold each reply to the script of the caller's language with a llama.cpp "
+        "grammar (GBNF); off for an OpenAI-compatible server that does not take `grammar`",
+    )
 
     # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
     # (0: none), and the final decode started after this much silence instead of at the end (0: off).

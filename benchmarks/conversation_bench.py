@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 
 from benchmarks.report import BenchResult, Table, fmt_s
 from benchmarks.runner import RunOptions, progress
+from infra.model_server.tts.text_segments import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 SPHINX = Path("/usr/share/pocketsphinx/test/data")
@@ -106,7 +107,6 @@ TARGETS = {"cer_zh": 0.10, "wer_en": 0.10, "language_id": 0.95, "lost_zh": 0.15,
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
-SENTENCE_END = re.compile(r"[。！？!?]+|\.(?=\s|$)")
 _ZH_DIGITS = "零一二三四五六七八九"
 _EN_NUMBERS = [
     "zero",
@@ -220,10 +220,9 @@ def reply_language(text: str) -> str | None:
 
 
 def sentence_count(text: str) -> int:
-    """Sentences a listener hears: terminal punctuation marks, a trailing unterminated piece counting one."""
-    ends = list(SENTENCE_END.finditer(text.strip()))
-    tail = text.strip()[ends[-1].end() :] if ends else text.strip()
-    return len(ends) + (1 if re.search(r"\w", tail) else 0)
+    """Sentences a listener hears, cut as the model server's TTS cuts them ("Dr. Smith", "F. Scott" and
+    "3.5" do not end one); a piece without a word (a stray "!") is not a sentence."""
+    return sum(1 for piece in split_sentences(text) if re.search(r"\w", piece))
 
 
 def _reply_units(text: str) -> list[str]:

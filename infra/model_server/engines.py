@@ -37,7 +37,9 @@ class Engines:
     def from_settings(cls, settings: ModelServerSettings) -> Engines:
         return cls(
             settings=settings,
-            stt=WhisperEngine(settings.stt_model, threads=settings.stt_threads),
+            stt=WhisperEngine(
+                settings.stt_model, threads=settings.stt_threads, zh_script=settings.stt_zh_script
+            ),
             llm=LlamaEngine(
                 settings.llm_model,
                 n_ctx=settings.llm_context,

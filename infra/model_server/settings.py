@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.models.secret_policy import MIN_SECRET_BYTES, is_loopback_host, secret_problem
+from infra.model_server.stt import ZhScript
 
 DEV_API_KEY = "dev-model-server-key"
 MIN_KEY_BYTES = MIN_SECRET_BYTES
@@ -37,6 +38,7 @@ class ModelServerSettings(BaseSettings):
     stt_languages: list[Language] = Field(
         default_factory=lambda: list[Language](["zh", "en"]), description="languages detection chooses among"
     )
+    stt_zh_script: ZhScript = Field("simplified", description="Mandarin transcripts in this script (OpenCC)")
 
     # Language model: llama.cpp (xllamacpp); a packaged model's name or a GGUF file
     llm_model: str = "qwen2.5-1.5b"

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -172,12 +172,40 @@ def without_prompt_echo(text: str, prompt: str | None) -> str:
     return "" if len(text.strip("。")) > 1 and text in ZH_PROMPT else text
 
 
+ZhScript = Literal["simplified", "traditional", "as-decoded"]
+
+
+class ZhScriptConverter:
+    """Chinese text into one script with OpenCC's dictionaries (phrase-aware: 頭髮 → 头发, 發現 → 发现)."""
+
+    _CONFIGS: ClassVar[dict[str, str]] = {"simplified": "t2s", "traditional": "s2t"}
+
+    def __init__(self, script: ZhScript) -> None:
+        self._converter: Any = None
+        if script in self._CONFIGS:
+            import opencc
+
+            self._converter = opencc.OpenCC(self._CONFIGS[script])
+
+    def convert(self, text: str) -> str:
+        return str(self._converter.convert(text)) if self._converter is not None and text else text
+
+
 class WhisperEngine:
     """One Whisper model shared by every request of the server process."""
 
-    def __init__(self, model_dir: str | None = None, threads: int = 2, compute_type: str = "int8") -> None:
-        """``model_dir``: a CTranslate2 Whisper directory (None = the packaged multilingual base)."""
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        threads: int = 2,
+        compute_type: str = "int8",
+        zh_script: ZhScript = "simplified",
+    ) -> None:
+        """``model_dir``: a CTranslate2 Whisper directory (None = the packaged multilingual base).
+        ``zh_script``: Mandarin transcripts in one script; Whisper, even after the simplified-characters
+        prompt, now and then writes a sentence in traditional characters ("我明天要面試，有點緊張")."""
         self._model_dir = model_dir
+        self._zh_script = ZhScriptConverter(zh_script)
         self._threads = threads
         self._compute_type = compute_type
         self._model: ctranslate2.models.Whisper | None = None
@@ -306,6 +334,8 @@ class WhisperEngine:
             no_speech.append(p_silent)
         joiner = "" if language in ("zh", "ja", "yue") else " "
         text = joiner.join(t for t in texts if t).strip()
+        if language == "zh":
+            text = self._zh_script.convert(text)
         return Transcription(
             text=text,
             language=language or "en",

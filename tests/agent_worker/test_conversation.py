@@ -17,6 +17,7 @@ from livekit.agents.voice.run_result import ChatMessageEvent
 from agent_worker.providers import build_llm
 from agent_worker.session import build_agent
 from agent_worker.settings import WorkerSettings
+from benchmarks.conversation_bench import parroted, sentence_count
 from tests.support.model_server import ModelServer
 
 pytestmark = pytest.mark.slow
@@ -37,21 +38,6 @@ QUESTIONS = [
     ("zh", "好的，谢谢你，再见。"),
 ]
 HAN = re.compile(r"[\u4e00-\u9fff]")
-SENTENCE_END = re.compile(r"[。！？!?]+|\.(?=\s|$)")
-
-
-def _units(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+|[\u4e00-\u9fff]", text.lower())
-
-
-def parroted(question: str, reply: str) -> bool:
-    """The reply is mostly the question said back (the 0.5B model's habit: 现在几点了？ → 现在几点了？)."""
-    q, r = _units(question), _units(reply)
-    if not q or not r:
-        return False
-    q_set = set(q)
-    echoed = sum(1 for u in r if u in q_set) / len(r)
-    return echoed > 0.7 or "".join(r).startswith("".join(q))
 
 
 async def test_a_dozen_turns_stay_in_language_brief_and_unparroted(model_server: ModelServer) -> None:
@@ -76,7 +62,7 @@ async def test_a_dozen_turns_stay_in_language_brief_and_unparroted(model_server:
     assert not wrong_language, report
     echoes = [(q, r) for _, q, r in replies if parroted(q, r)]
     assert not echoes, report
-    long = [r for _, _, r in replies if len(SENTENCE_END.findall(r)) > 3]
+    long = [r for _, _, r in replies if sentence_count(r) > 3]
     assert not long, report
 
 
@@ -85,3 +71,57 @@ def test_the_parrot_check_catches_an_echo() -> None:
     assert parroted("Can you help me rebook my flight?", "Can you help me rebook my flight? Sure.")
     assert not parroted("现在几点了？", "抱歉，我查不到时间，请看一下手机。")
     assert not parroted("How do I boil an egg?", "Put the egg in boiling water for about nine minutes.")
+
+
+async def test_the_reply_grammar_holds_language_and_length(model_server: ModelServer) -> None:
+    """What the reply-language hint and the instructions alone lose on the 1.5B model: an English
+    question after a run of Mandarin turns, and a question that invites a long answer."""
+    settings = WorkerSettings(  # type: ignore[call-arg]
+        _env_file=None, local_model_url=model_server.url, local_model_api_key=model_server.api_key
+    )
+    assert settings.llm_reply_grammar
+    agent = build_agent(settings, "zh", None, greet=False)
+    history = agent.chat_ctx.copy()
+    for question, answer in [
+        ("长城有多长？", "长城全长两万多公里。"),
+        ("北京冬天冷吗？", "很冷，常常零下十度。"),
+        ("给我讲个笑话吧。", "为什么海是咸的？因为鱼总是在里面哭。"),
+    ]:
+        history.add_message(role="user", content=question)
+        history.add_message(role="assistant", content=answer)
+    await agent.update_chat_ctx(history)
+    async with AgentSession(llm=build_llm(settings, "grammar-test")) as session:
+        await session.start(agent)
+        replies = []
+        for question in (
+            "What should I pack for a trip to Beijing?",
+            "好的，那我应该几月去？",
+            "Tell me seven interesting facts about the moon, one sentence each.",
+        ):
+            result = await session.run(user_input=question)
+            replies.append(
+                " ".join(
+                    ev.item.text_content or ""
+                    for ev in result.events
+                    if isinstance(ev, ChatMessageEvent) and ev.item.role == "assistant"
+                )
+            )
+    assert replies[0].strip() and not HAN.search(replies[0]), replies
+    assert HAN.match(replies[1].strip()), replies
+    assert all(1 <= sentence_count(r) <= 3 for r in replies), replies
+
+
+def test_the_reply_language_is_that_of_the_last_words_with_letters() -> None:
+    from livekit.agents import llm
+
+    from agent_worker.agent import reply_language
+
+    ctx = llm.ChatContext()
+    assert reply_language(ctx, "zh") == "zh"
+    ctx.add_message(role="user", content="How are you?")
+    ctx.add_message(role="assistant", content="我很好。")
+    assert reply_language(ctx, "zh") == "en"
+    ctx.add_message(role="user", content="123 ...")
+    assert reply_language(ctx, "zh") == "en"
+    ctx.add_message(role="user", content="我买了iPhone 15")
+    assert reply_language(ctx, "en") == "zh"

@@ -230,6 +230,7 @@ def test_reply_checks() -> None:
     assert reply_language("Sure, I can help.") == "en"
     assert sentence_count("Sure. I can help. Call 3.5 times! And") == 4
     assert sentence_count("好的。请稍等！") == 2 and sentence_count("no stop") == 1
+    assert sentence_count('Try "The Great Gatsby" by F. Scott Fitzgerald. It is a classic.') == 2
     assert parroted("现在几点了？", "现在几点了？") and not parroted("现在几点了？", "抱歉，我查不到时间。")
     assert lost_share("我可以帮你。", "我可以帮你", "zh") == (0, 5)
     assert lost_share("Boil it for nine minutes.", "Boil it for 9 minutes", "en") == (0, 5)

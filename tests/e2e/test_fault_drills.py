@@ -16,6 +16,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ async def test_api_down_20s_mid_call_every_event_arrives_once_within_30s(
         # ---- the API goes away mid-call; the call goes on ----
         functions = stack.services["functions"]
         await asyncio.to_thread(stack.sup.stop_one, functions)
-        down_at = time.monotonic()
+        down_at, down_wall = time.monotonic(), datetime.now(UTC)
         ended = await caller.say(phrase)
         speaking = await caller.wait_state("speaking", within=60, after=ended)
         await caller.wait_state("listening", within=60, after=speaking)
@@ -116,6 +117,7 @@ async def test_api_down_20s_mid_call_every_event_arrives_once_within_30s(
         await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
 
         # ---- the API comes back: nothing but the worker's own flush may deliver the outage's events ----
+        back_wall = datetime.now(UTC)
         await asyncio.to_thread(stack.restart, "functions")
         back_at = time.monotonic()
         delivered: dict[str, Any] | None = None
@@ -143,11 +145,16 @@ async def test_api_down_20s_mid_call_every_event_arrives_once_within_30s(
     assert len(ids) == len(set(ids)), "an event was stored twice"
     users = [t for t in session["transcript"] if t["role"] == "user"]
     agents = [t for t in session["transcript"] if t["role"] == "agent"]
-    assert len(users) == 1 and "weather" in users[0]["text"].lower(), session["transcript"]
+    # The one user line is the question asked while the API was down (what Whisper made of it varies).
+    assert len(users) == 1 and down_wall <= _when(users[0]) <= back_wall, (down_wall, back_wall, users)
     assert len(agents) == 2, session["transcript"]  # the greeting and the one reply, each once
     assert [t["turn"] for t in session["turns"]] == [1]
     assert session["end_reason"] == "caller left"
     assert telemetry(stack)["spooled_events"] == 0, "the spool is empty once everything arrived"
+
+
+def _when(line: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(line["ts"].replace("Z", "+00:00"))
 
 
 def _watch_room_state(caller: Caller) -> list[tuple[float, dict[str, Any]]]:

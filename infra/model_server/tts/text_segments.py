@@ -58,12 +58,17 @@ def _cut(text: str, ends: list[int]) -> list[str]:
     return pieces
 
 
+def _is_initial(word: str) -> bool:
+    """A capital standing for a name ("F." in "F. Scott"); "I." ends a sentence ("...than I.")."""
+    return len(word) == 1 and word.isupper() and word != "I"
+
+
 def split_sentences(text: str) -> list[str]:
     ends = []
     for m in _SENTENCE_END.finditer(text):
         word = _WORD_BEFORE.search(text, 0, m.start())
-        if m[0] == "." and word and word[1].lower() in _ABBREVIATIONS:
-            continue  # "Dr. Smith" is one sentence
+        if m[0] == "." and word and (word[1].lower() in _ABBREVIATIONS or _is_initial(word[1])):
+            continue  # "Dr. Smith" and "F. Scott Fitzgerald" are one sentence
         ends.append(m.end())
     return _cut(text, ends)
 
