@@ -86,6 +86,9 @@ class WorkerSettings(BaseSettings):
     # Interims are off by default: on two CPU cores their decodes (and the prompt warm-up they feed)
     # still ran when the caller stopped, and the final transcript took 1.9 s instead of 0.46 s
     # (docs/benchmarks.md). Worth turning on with a GPU model server.
+    # The first audio of an English reply after this many words, not at the end of its first clause
+    # (often 15+ words); 0 = cut at clauses only. docs/benchmarks.md, latency.
+    tts_first_piece_words: int = Field(4, ge=0, le=50)
     stt_interim_interval: float = Field(0.0, ge=0.0, le=10.0)
     stt_early_final_after: float = Field(0.2, ge=0.0, le=2.0)
 

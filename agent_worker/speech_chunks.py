@@ -3,6 +3,10 @@
 livekit-agents' default tokenizer waits for a sentence of 20+ characters plus context before the first
 synthesis; a local model writing 5–7 tokens a second takes seconds to get there in Mandarin. Cutting at
 the first clause ("好的，" / "Sure," ) lets the caller hear the agent while the model is still writing.
+An English first clause often runs to fifteen words or more ("The time it takes to learn to swim can
+vary greatly depending on several factors,"): the first piece of a reply is cut after its first few
+words instead, and the rest flows on clause by clause. Mandarin is not cut inside a clause: without a
+word segmenter the cut could fall inside a word, and Mandarin first clauses are short.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from livekit.agents.tokenize.tokenizer import SentenceStream
 # Clause ends: CJK punctuation always; Latin . ! ? ; : , only before a space (not "3.5", "e.g.x").
 _CLAUSE_END = re.compile(r"[，。！？；：、…]+|[.!?;:,]+(?=\s)|\n+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[A-Za-z0-9'’-]+")
 
 
 def _weight(text: str) -> int:
@@ -23,9 +28,22 @@ def _weight(text: str) -> int:
     return len(_HAN.findall(text)) + len(re.findall(r"[A-Za-z0-9']+", text))
 
 
-def split_clauses(text: str, min_weight: int = 2) -> list[tuple[str, int, int]]:
+def split_clauses(text: str, min_weight: int = 2, first_piece_words: int = 0) -> list[tuple[str, int, int]]:
     """``text`` cut after each clause mark, merging pieces lighter than ``min_weight`` forward
-    (so "嗯，" or "OK," never become a synthesis of their own)."""
+    (so "嗯，" or "OK," never become a synthesis of their own); with ``first_piece_words``, an English
+    first piece longer than that is cut after that many words."""
+    pieces = _clauses(text, min_weight)
+    if first_piece_words and pieces:
+        _, start, end = pieces[0]
+        words = list(_WORD.finditer(text, start, end))
+        # a later word has begun, so the last word kept is whole
+        if len(words) > first_piece_words and not _HAN.search(text, start, end):
+            cut = words[first_piece_words - 1].end()
+            pieces[:1] = [(text[start:cut].strip(), start, cut), (text[cut:end].strip(), cut, end)]
+    return pieces
+
+
+def _clauses(text: str, min_weight: int) -> list[tuple[str, int, int]]:
     pieces: list[tuple[str, int, int]] = []
     start = 0
     for m in _CLAUSE_END.finditer(text):
@@ -48,14 +66,24 @@ def _speakable(text: str) -> bool:
 
 
 class ClauseTokenizer(tokenize.SentenceTokenizer):
-    def __init__(self, min_weight: int = 2) -> None:
+    def __init__(self, min_weight: int = 2, first_piece_words: int = 0) -> None:
         self._min_weight = min_weight
+        self._first_piece_words = first_piece_words
 
     def tokenize(self, text: str, *, language: str | None = None) -> list[str]:
-        return [piece for piece, _, _ in split_clauses(text, self._min_weight)]
+        return [piece for piece, _, _ in split_clauses(text, self._min_weight, self._first_piece_words)]
 
     def stream(self, *, language: str | None = None) -> SentenceStream:
-        # A piece is complete once the next one has begun: one character of look-ahead is enough.
-        return BufferedSentenceStream(
-            tokenizer=lambda text: split_clauses(text, self._min_weight), min_token_len=1, min_ctx_len=1
-        )
+        # One stream per reply. A piece is complete once the next one has begun (one character of
+        # look-ahead); the stream hands on the first piece as soon as the tokenizer returns two, and then
+        # tokenizes only what follows it, which must not be cut as a first piece again.
+        first_words = self._first_piece_words
+
+        def tokenizer(text: str) -> list[tuple[str, int, int]]:
+            nonlocal first_words
+            pieces = split_clauses(text, self._min_weight, first_words)
+            if len(pieces) > 1:
+                first_words = 0
+            return pieces
+
+        return BufferedSentenceStream(tokenizer=tokenizer, min_token_len=1, min_ctx_len=1)

@@ -859,8 +859,10 @@ def replay_llm(
     client: Any, base: str, key: str, rec: dict[str, Any], cache_key: str
 ) -> tuple[float | None, float | None]:
     """(time to first token, time until the first clause is complete) of the recorded chat request."""
+    from agent_worker.settings import WorkerSettings
     from agent_worker.speech_chunks import split_clauses
 
+    first_words = WorkerSettings.model_fields["tts_first_piece_words"].default  # as the worker cuts
     body = {**rec["json"], "prompt_cache_key": cache_key, "stream": True}
     ttft: float | None = None
     clause: float | None = None
@@ -882,7 +884,7 @@ def replay_llm(
                 ttft = now if ttft is None else ttft
                 text += piece
                 # the clause tokenizer hands a clause on once the next one has begun
-                if len(split_clauses(text)) >= 2:
+                if len(split_clauses(text, first_piece_words=first_words)) >= 2:
                     clause = now
             if clause is not None:
                 break

@@ -78,7 +78,8 @@ def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     if chosen.capabilities.streaming:
         return chosen
     # Synthesis per clause, not per sentence: the first words play while the LLM writes the rest.
-    return tts.StreamAdapter(tts=chosen, sentence_tokenizer=ClauseTokenizer())
+    tokenizer = ClauseTokenizer(first_piece_words=settings.tts_first_piece_words)
+    return tts.StreamAdapter(tts=chosen, sentence_tokenizer=tokenizer)
 
 
 def _build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:

@@ -43,3 +43,47 @@ async def test_the_stream_never_emits_a_bare_mark() -> None:
     stream.end_input()
     out = [ev.token async for ev in stream]
     assert out and all(any(ch.isalnum() for ch in piece) for piece in out), out
+
+
+async def stream_pieces(tokens: list[str], first_piece_words: int) -> list[str]:
+    stream = ClauseTokenizer(first_piece_words=first_piece_words).stream()
+    for token in tokens:
+        stream.push_text(token)
+    stream.end_input()
+    return [ev.token async for ev in stream]
+
+
+async def test_a_long_english_first_clause_is_cut_after_its_first_words_once() -> None:
+    reply = "The time it takes to learn to swim can vary greatly depending on several factors, like age."
+    tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]  # as a model streams it
+    assert await stream_pieces(tokens, 4) == [
+        "The time it takes",
+        "to learn to swim can vary greatly depending on several factors,",
+        "like age.",
+    ]
+    assert (await stream_pieces(tokens, 0))[
+        0
+    ] == "The time it takes to learn to swim can vary greatly depending on several factors,"
+    # a first clause within the limit, and Mandarin (no word boundaries to cut at), keep their clauses
+    assert await stream_pieces(["To boil an egg, place", " it in water."], 4) == [
+        "To boil an egg,",
+        "place it in water.",
+    ]
+    zh = "你可以尝试调整你的睡眠环境，比如保持安静。"
+    assert await stream_pieces(list(zh), 2) == ["你可以尝试调整你的睡眠环境，", "比如保持安静。"]
+
+
+def test_the_first_piece_is_cut_only_between_whole_words() -> None:
+    assert pieces_with("Sure! If you're interested in science fiction, read it.", 4) == [
+        "Sure! If you're interested",
+        "in science fiction,",
+        "read it.",
+    ]
+    # the fifth word has not begun: the fourth may still be growing ("tak" → "takes")
+    assert pieces_with("The time it tak", 4) == ["The time it tak"]
+    assert pieces_with("The time it takes", 4) == ["The time it takes"]
+    assert pieces_with("The time it takes t", 4) == ["The time it takes", "t"]
+
+
+def pieces_with(text: str, first_piece_words: int) -> list[str]:
+    return [p for p, _, _ in split_clauses(text, first_piece_words=first_piece_words)]
