@@ -12,7 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions.api import build_resolver
 from functions.operator_auth import SECURITY_SCHEME, operator_access
-from functions.routes import analytics, calls, livekit_webhook, openapi_doc, session_events, sessions, token
+from functions.routes import (
+    analytics,
+    calls,
+    export,
+    livekit_webhook,
+    openapi_doc,
+    session_events,
+    sessions,
+    token,
+)
 
 TITLE = "voicecall functions API"
 VERSION = "0.1.0"
@@ -20,6 +29,7 @@ ROUTERS = (
     token.router,
     session_events.router,
     sessions.router,
+    export.router,
     calls.router,
     analytics.router,
     livekit_webhook.router,

@@ -1,6 +1,7 @@
-"""Lambda: GET /sessions and GET /sessions/{id} (operators), GET /calls/{id}/transcript (the caller)."""
+"""Lambda: GET /sessions, GET /sessions/{id} and GET /export/sessions (operators), GET
+/calls/{id}/transcript (the caller)."""
 
 from functions.api import build_resolver, make_handler
-from functions.routes import calls, sessions
+from functions.routes import calls, export, sessions
 
-handler = make_handler(build_resolver([sessions.router, calls.router]))
+handler = make_handler(build_resolver([sessions.router, export.router, calls.router]))

@@ -159,6 +159,12 @@ class SessionDetail(SessionSummary):
     errors: list[SessionError] = Field(default_factory=list)
 
 
+class SessionExport(SessionSummary):
+    """One line of GET /export/sessions?format=jsonl: a session with its transcript."""
+
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+
+
 class SessionPage(BaseModel):
     items: list[SessionSummary]
     next_cursor: str | None = Field(default=None, description="Pass as ?cursor= to get the next page.")

@@ -14,12 +14,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from functions.errors import ApiError, error_responses
-from functions.models.api import CALL_KEY_PATTERN, CallTranscript, TranscriptEntry
+from functions.models.api import CALL_KEY_PATTERN, CallTranscript
 from functions.models.session_log import SESSION_ID_PATTERN
 from functions.observability import logger, metrics
-from functions.routes.sessions import summary_fields
+from functions.routes.sessions import read_transcript, summary_fields
 from functions.routes.token import owns_call
-from functions.store.events import session_events
 from functions.store.sessions import get_session
 
 router = Router()
@@ -54,11 +53,7 @@ def caller_transcript(
         # The same answer whether the call exists or not.
         raise ApiError(403, "call_key_invalid", "this call key does not open this call")
     summary = summary_fields(session)
-    transcript = [
-        TranscriptEntry.model_validate(event)
-        for event in session_events(session_id)
-        if event.get("type") == "transcript"
-    ]
+    transcript = read_transcript(session_id)
     logger.info("caller transcript", extra={"session_id": session_id, "lines": len(transcript)})
     return CallTranscript(
         session_id=session_id,

@@ -48,6 +48,12 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_transcript(session_id: str) -> list[TranscriptEntry]:
+    return [
+        TranscriptEntry.model_validate(e) for e in session_events(session_id) if e.get("type") == "transcript"
+    ]
+
+
 @router.get(
     "/sessions/<session_id>",
     summary="One session with its transcript, per-turn latencies and errors",
@@ -96,6 +102,30 @@ def decode_cursor(cursor: str, start: date, end: date) -> _Cursor:
     return parsed
 
 
+def sessions_page(
+    start: date, end: date, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``limit`` session items created between ``start`` and ``end`` (UTC days), newest first,
+    from ``cursor`` on; and the cursor of the next page (None: this was the last)."""
+    day, key = end, None
+    if cursor:
+        parsed = decode_cursor(cursor, start, end)
+        day, key = parsed.d, parsed.k
+    items: list[dict[str, Any]] = []
+    while day >= start:
+        page, last_key = query_day(day.isoformat(), limit=limit - len(items), start_key=key)
+        items.extend(page)
+        if last_key:
+            if len(items) >= limit:
+                return items, encode_cursor(day, last_key)
+            key = last_key
+            continue
+        day, key = day - timedelta(days=1), None
+        if len(items) >= limit:
+            return items, encode_cursor(day, None) if day >= start else None
+    return items, None
+
+
 @router.get(
     "/sessions",
     summary="Sessions created between two days (UTC), newest first, cursor-paginated",
@@ -109,21 +139,5 @@ def list_sessions(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> SessionPage:
     start, end = resolve_range(from_day, to_day)
-    day, key = end, None
-    if cursor:
-        parsed = decode_cursor(cursor, start, end)
-        day, key = parsed.d, parsed.k
-    items: list[SessionSummary] = []
-    while day >= start:
-        page, last_key = query_day(day.isoformat(), limit=limit - len(items), start_key=key)
-        items.extend(SessionSummary(**summary_fields(i)) for i in page)
-        if last_key:
-            if len(items) >= limit:
-                return SessionPage(items=items, next_cursor=encode_cursor(day, last_key))
-            key = last_key
-            continue
-        day, key = day - timedelta(days=1), None
-        if len(items) >= limit:
-            more = day >= start
-            return SessionPage(items=items, next_cursor=encode_cursor(day, None) if more else None)
-    return SessionPage(items=items, next_cursor=None)
+    items, next_cursor = sessions_page(start, end, cursor, limit)
+    return SessionPage(items=[SessionSummary(**summary_fields(i)) for i in items], next_cursor=next_cursor)

@@ -123,3 +123,17 @@ def test_worker_refuses_to_start_when_no_model_server_answers() -> None:
         f"configuration error: LOCAL_MODEL_URL: no model server answers at {nobody} "
         "(start one with: python -m infra.model_server, or ./scripts/run.sh)"
     )
+
+
+def test_what_a_listener_heard_is_cut_at_long_pauses_only() -> None:
+    import numpy as np
+
+    from tests.support.transcribe import speech_stretches
+
+    rate = 16_000
+    tone = (0.1 * np.sin(np.arange(rate) * 2 * np.pi * 200 / rate)).astype(np.float32)  # 1 s
+    gap = np.zeros(int(0.8 * rate), np.float32)
+    short = np.zeros(int(0.2 * rate), np.float32)
+    parts = speech_stretches(np.concatenate([gap, tone, short, tone, gap, tone, gap]), rate)
+    # a 0.2 s pause stays inside a stretch, a 0.8 s one splits; each keeps 0.1 s of margin
+    assert [round(p.size / rate, 1) for p in parts] == [2.4, 1.2]

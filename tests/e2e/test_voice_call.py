@@ -67,8 +67,9 @@ async def test_english_then_mandarin_turn_end_to_end(stack: Stack, caller: Calle
     # What the caller heard is what the log says the agent said.
     for (lang, heard), reply in zip(replies, agents[:2], strict=True):
         text = await asyncio.to_thread(transcribe, heard, RATE, lang)
-        # Whisper base hears espeak-ng's robotic Mandarin poorly (docs/offline-models.md): a lower bar
-        # for zh, still far above what silence or someone else's audio reaches.
+        # Whisper base hears the Mandarin voice through Opus less well than the English one
+        # (docs/offline-models.md): a lower bar for zh, still far above what silence or someone
+        # else's audio reaches.
         assert overlap(reply["text"], text) >= (0.5 if lang == "en" else 0.35), (reply["text"], text)
     # The browser-facing metrics packets arrived as the turns happened.
     assert {m["turn"] for m in caller.metrics} >= {1, 2}

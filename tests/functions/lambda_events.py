@@ -22,6 +22,7 @@ ROUTES = [
     ("GET", re.compile(r"^/calls/[^/]+/transcript$"), sessions.handler),
     ("GET", re.compile(r"^/sessions$"), sessions.handler),
     ("GET", re.compile(r"^/sessions/[^/]+$"), sessions.handler),
+    ("GET", re.compile(r"^/export/sessions$"), sessions.handler),
     ("GET", re.compile(r"^/analytics$"), analytics.handler),
     ("POST", re.compile(r"^/livekit/webhook$"), livekit_webhook.handler),
     ("GET", re.compile(r"^/openapi\.json$"), api_docs.handler),

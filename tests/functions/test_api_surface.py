@@ -71,6 +71,7 @@ def test_served_and_committed_openapi_match_the_code() -> None:
         "/calls/{session_id}/transcript",
         "/sessions/{session_id}",
         "/sessions",
+        "/export/sessions",
         "/analytics",
         "/livekit/webhook",
     }

@@ -22,7 +22,12 @@ from functions.settings import get_settings
 from tests.functions.lambda_events import FakeContext, Reply, http_event, invoke
 from tests.support.operator import OTHER_CLIENT, Operator, SigningKey
 
-OPERATOR_ROUTES = [("GET", "/sessions"), ("GET", "/sessions/call-0123456789ab"), ("GET", "/analytics")]
+OPERATOR_ROUTES = [
+    ("GET", "/sessions"),
+    ("GET", "/sessions/call-0123456789ab"),
+    ("GET", "/export/sessions"),
+    ("GET", "/analytics"),
+]
 
 
 def get(path: str, authorization: str | None = None, **kwargs: Any) -> Reply:
@@ -44,6 +49,7 @@ def test_the_definition_names_exactly_the_operator_routes() -> None:
     assert access.routes == {
         "GET /sessions": ["sessionsRead"],
         "GET /sessions/{session_id}": ["sessionsRead"],
+        "GET /export/sessions": ["sessionsRead"],
         "GET /analytics": ["analyticsRead"],
     }
     assert [s.name for s in access.scopes.values()] == ["sessions:read", "analytics:read"]

@@ -112,6 +112,7 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
     assert stage["RouteSettings"]["POST /token"]["ThrottlingBurstLimit"] > 0
     cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
     assert "X-Signature" in cors["AllowHeaders"]
+    assert "X-Next-Cursor" in cors["ExposeHeaders"], "the web app reads the export's next cursor"
     routes = {r["Properties"]["RouteKey"] for r in _resources(template, "AWS::ApiGatewayV2::Route").values()}
     assert routes == {
         "POST /token",
@@ -120,6 +121,7 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
         "GET /calls/{session_id}/transcript",
         "GET /sessions",
         "GET /sessions/{session_id}",
+        "GET /export/sessions",
         "GET /analytics",
         "POST /livekit/webhook",
         "GET /openapi.json",

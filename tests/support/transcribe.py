@@ -53,11 +53,49 @@ def _whisper() -> WhisperEngine:
     return engine
 
 
+SILENCE_S = 0.5  # a pause this long splits what a listener heard into stretches
+_FRAME_S = 0.02
+_SILENT_RMS = 0.003  # of full scale: below any speech, above Opus's comfort noise
+
+
+def speech_stretches(audio: np.ndarray, rate: int) -> list[np.ndarray]:
+    """``audio`` (float32) cut at pauses of ``SILENCE_S`` or more; stretches shorter than 0.2 s dropped.
+    A streamed reply has such pauses where the voice waited for the model's next clause, and Whisper
+    (greedy, no timestamps) often ends its transcript at the first long one."""
+    frame = round(_FRAME_S * rate)
+    n = audio.size // frame
+    if n == 0:
+        return []
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1))
+    voiced = rms >= _SILENT_RMS
+    stretches, start, quiet = [], None, 0
+    for i, v in enumerate(voiced):
+        if v:
+            start = i if start is None else start
+            quiet = 0
+        elif start is not None:
+            quiet += 1
+            if quiet * _FRAME_S >= SILENCE_S:
+                stretches.append((start, i - quiet + 1))
+                start, quiet = None, 0
+    if start is not None:
+        stretches.append((start, n - quiet))
+    pad = round(0.1 / _FRAME_S)
+    return [
+        audio[max(0, a - pad) * frame : min(n, b + pad) * frame]
+        for a, b in stretches
+        if (b - a) * _FRAME_S >= 0.2
+    ]
+
+
 def transcribe(samples: np.ndarray, rate: int, language: str) -> str:
-    """What the offline STT hears in int16 ``samples`` at ``rate``, in ``language``."""
+    """What the offline STT hears in int16 ``samples`` at ``rate``, in ``language``: each stretch of
+    speech between long pauses transcribed on its own, joined."""
     import soxr
 
     audio = samples.astype(np.float32) / 32768.0
     if rate != 16_000:
         audio = soxr.resample(audio, rate, 16_000)
-    return _whisper().transcribe(audio, language).text
+    joiner = "" if language == "zh" else " "
+    texts = (_whisper().transcribe(part, language).text for part in speech_stretches(audio, 16_000))
+    return joiner.join(t.strip() for t in texts if t.strip())

@@ -4,6 +4,7 @@
 //   STACK_EXPIRED_TOKEN (signed by the issuer's key, already expired). Skipped without STACK_WEB_URL.
 // Run: node --test e2e/operator.test.mjs
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { artifact, launchBrowser, signInAtIssuer } from './lib.mjs';
 
@@ -108,6 +109,18 @@ describe('operator sign-in through the local stack', { skip: WEB ? false : 'STAC
     assert.ok(user?.access_token, 'the user is kept in sessionStorage');
     assert.equal((await apiStatus(page, user.access_token)).status, 200);
     await page.screenshot({ path: artifact('operator-signed-in.png'), fullPage: true });
+  });
+
+  it('the sessions of the range download as CSV, with the call in them', async () => {
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 20_000 }),
+      page.getByRole('button', { name: 'Export CSV' }).click(),
+    ]);
+    assert.match(download.suggestedFilename(), /^sessions-.*\.csv$/);
+    const text = await readFile(await download.path(), 'utf8');
+    const [header, ...rows] = text.replace(/^\ufeff/, '').split('\r\n');
+    assert.ok(header.startsWith('session_id,status,created_at'), header);
+    assert.ok(rows.some((r) => r.startsWith(`${room},`)), text.slice(0, 500));
   });
 
   it('a forged token gets a 401 from the API and the page asks to sign in again', async () => {

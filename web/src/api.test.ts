@@ -223,6 +223,39 @@ describe('analytics endpoints', () => {
   });
 });
 
+describe('session export', () => {
+  it('follows X-Next-Cursor and joins the pages, with the operator token on each', async () => {
+    const pages: Record<string, { body: string; next?: string }> = {
+      '': { body: 'session_id,text\r\na,你好\r\n', next: 'c1' },
+      c1: { body: 'b,hello\r\n', next: 'c2' },
+      c2: { body: 'c,\r\n' },
+    };
+    handler = (req, _body, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const page = pages[url.searchParams.get('cursor') ?? '']!;
+      res.writeHead(200, { 'Content-Type': 'text/csv; charset=utf-8', ...(page.next ? { 'X-Next-Cursor': page.next } : {}) });
+      res.end(page.body);
+    };
+    const counted: number[] = [];
+    const api = createApiClient(base, fetch, { accessToken: () => 'operator-token' });
+    const text = await api.exportSessions({ from: '2026-11-01', to: '2026-11-02', format: 'csv' }, (n) => counted.push(n));
+    expect(text).toBe('session_id,text\r\na,你好\r\nb,hello\r\nc,\r\n');
+    expect(counted).toEqual([1, 2, 3]);
+    expect(seen.slice(-3).map((r) => r.url)).toEqual([
+      '/export/sessions?from=2026-11-01&to=2026-11-02&format=csv',
+      '/export/sessions?from=2026-11-01&to=2026-11-02&format=csv&cursor=c1',
+      '/export/sessions?from=2026-11-01&to=2026-11-02&format=csv&cursor=c2',
+    ]);
+    expect(seen.slice(-3).every((r) => r.authorization === 'Bearer operator-token')).toBe(true);
+  });
+
+  it('reports a refused export as an operator error', async () => {
+    handler = (_req, _body, res) => json(res, 403, { error: 'insufficient_scope', detail: 'needs sessions:read' });
+    const err = await rejection(createApiClient(base).exportSessions({ format: 'jsonl' }));
+    expect(err.kind).toBe('forbidden');
+  });
+});
+
 describe('normalisers tolerate missing and odd fields', () => {
   it('session detail: turns array, ordering, roles', () => {
     const d = normalizeSessionDetail({

@@ -386,13 +386,12 @@ export async function operatorErrorFromResponse(res: Response): Promise<ApiError
   return errorFromResponse(res);
 }
 
-async function request(
+async function send(
   fetchImpl: typeof fetch,
   url: string,
   init: RequestInit,
-  sentAccessCode = false,
-  toError: (res: Response) => Promise<ApiError> = (res) => errorFromResponse(res, sentAccessCode),
-): Promise<unknown> {
+  toError: (res: Response) => Promise<ApiError>,
+): Promise<Response> {
   let res: Response;
   try {
     res = await fetchImpl(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
@@ -400,6 +399,17 @@ async function request(
     throw new ApiError('unreachable');
   }
   if (!res.ok) throw await toError(res);
+  return res;
+}
+
+async function request(
+  fetchImpl: typeof fetch,
+  url: string,
+  init: RequestInit,
+  sentAccessCode = false,
+  toError: (res: Response) => Promise<ApiError> = (res) => errorFromResponse(res, sentAccessCode),
+): Promise<unknown> {
+  const res = await send(fetchImpl, url, init, toError);
   try {
     return await res.json();
   } catch {
@@ -421,7 +431,20 @@ export interface ApiClient {
   listSessions(q?: { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
   getSession(id: string): Promise<SessionDetail>;
   getAnalytics(q?: AnalyticsQuery): Promise<AnalyticsReport>;
+  /** Every page of GET /export/sessions for the range, joined (CSV: one header, on the first page). */
+  exportSessions(q: ExportQuery, onPage?: (pages: number) => void): Promise<string>;
 }
+
+export type ExportFormat = 'jsonl' | 'csv';
+
+export interface ExportQuery {
+  from?: string;
+  to?: string;
+  format: ExportFormat;
+}
+
+/** A runaway cursor loop must end: 1000 pages of up to 100 sessions is far beyond any real range. */
+export const MAX_EXPORT_PAGES = 1000;
 
 export interface OperatorCredentials {
   /** The signed-in operator's access token, sent as `Authorization: Bearer` to the operator routes. */
@@ -437,16 +460,22 @@ export function createApiClient(
 ): ApiClient {
   const base = apiUrl.replace(/\/+$/, '');
   // Sessions and analytics are operator data: the token goes only to them, never to /token.
-  const operatorGet = async (url: string): Promise<unknown> => {
+  const operatorSend = async <T>(url: string, read: (res: Response) => Promise<T>): Promise<T> => {
     const token = operator?.accessToken() ?? null;
     const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
     try {
-      return await request(fetchImpl, url, { method: 'GET', headers }, false, operatorErrorFromResponse);
+      const res = await send(fetchImpl, url, { method: 'GET', headers }, operatorErrorFromResponse);
+      try {
+        return await read(res);
+      } catch {
+        throw new ApiError('bad_response', res.status);
+      }
     } catch (err) {
       if (err instanceof ApiError && err.kind === 'signed_out') operator?.refused?.();
       throw err;
     }
   };
+  const operatorGet = (url: string): Promise<unknown> => operatorSend(url, (res) => res.json() as Promise<unknown>);
   return {
     async requestToken(req) {
       const body: TokenRequest = { name: req.name, language: req.language };
@@ -477,6 +506,22 @@ export function createApiClient(
     async getAnalytics(q = {}) {
       const url = withQuery(base, '/analytics', { from: q.from, to: q.to, lang: q.lang, provider: q.provider });
       return normalizeAnalytics(await operatorGet(url));
+    },
+    async exportSessions(q, onPage) {
+      const parts: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 1; page <= MAX_EXPORT_PAGES; page++) {
+        const url = withQuery(base, '/export/sessions', { from: q.from, to: q.to, format: q.format, cursor });
+        const { text, next } = await operatorSend(url, async (res) => ({
+          text: await res.text(),
+          next: res.headers.get('X-Next-Cursor') ?? undefined,
+        }));
+        parts.push(text);
+        onPage?.(page);
+        if (!next) return parts.join('');
+        cursor = next;
+      }
+      throw new ApiError('bad_response');
     },
   };
 }

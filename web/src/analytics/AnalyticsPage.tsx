@@ -5,6 +5,7 @@ import { localeOf, useI18n, type MessageKey } from '../i18n';
 import { hrefOf } from '../route';
 import { ProblemBox } from '../call/ProblemBox';
 import { LatencyChart, PerDayChart } from './Charts';
+import { ExportButtons } from './ExportButtons';
 
 type Load<T> = { status: 'loading' } | { status: 'ok'; data: T } | { status: 'error'; error: unknown };
 
@@ -139,6 +140,7 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
       {/* data-state lets tests (and scripts) wait for the list itself, not for any "Loading…" line. */}
       <section aria-labelledby={`${id}-list`} data-testid="session-list" data-state={page.status}>
         <h2 id={`${id}-list`}>{t('an.sessionList')}</h2>
+        <ExportButtons api={api} from={query.from} to={query.to} />
         {page.status === 'loading' && <p className="muted">{t('an.loading')}</p>}
         {page.status === 'error' && <LoadError error={page.error} />}
         {page.status === 'ok' &&
