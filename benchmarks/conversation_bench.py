@@ -133,6 +133,32 @@ _EN_NUMBERS = [
 ]
 _EN_TENS = {"30": "thirty", "40": "forty", "50": "fifty", "60": "sixty", "70": "seventy", "80": "eighty"}
 _EN_SAME = {"ok": "okay", "mr": "mister", "mrs": "missus"}
+# Contractions a listener cannot tell from the full form ("There's" / "There is"): Whisper writes either.
+_EN_CONTRACTIONS = {
+    "there's": "there is",
+    "it's": "it is",
+    "that's": "that is",
+    "what's": "what is",
+    "here's": "here is",
+    "let's": "let us",
+    "i'm": "i am",
+    "you're": "you are",
+    "we're": "we are",
+    "they're": "they are",
+    "i'll": "i will",
+    "you'll": "you will",
+    "we'll": "we will",
+    "i've": "i have",
+    "you've": "you have",
+    "can't": "can not",
+    "cannot": "can not",
+    "don't": "do not",
+    "doesn't": "does not",
+    "didn't": "did not",
+    "won't": "will not",
+    "isn't": "is not",
+    "aren't": "are not",
+}
 
 
 # ---- error rates ------------------------------------------------------------------------------------------
@@ -164,9 +190,10 @@ def zh_chars(text: str) -> list[str]:
 
 
 def en_words(text: str) -> list[str]:
-    """Lower-case words; digits as words; "ok" as "okay"; hyphens split words."""
+    """Lower-case words; digits as words; "ok" as "okay"; contractions spelt out; hyphens split words."""
     words = []
-    for w in re.findall(r"[a-z0-9']+", text.lower().replace("-", " ")):
+    found = re.findall(r"[a-z0-9']+", text.lower().replace("-", " ").replace("’", "'"))
+    for w in (part for f in found for part in _EN_CONTRACTIONS.get(f.strip("'"), f).split()):
         w = w.strip("'")
         if w.isdigit():
             n = int(w)
@@ -231,13 +258,20 @@ def _reply_units(text: str) -> list[str]:
 
 def parroted(question: str, reply: str) -> bool:
     """The reply is mostly the question said back: over 70 % of its words/characters are the
-    question's, or it begins with the question verbatim."""
+    question's and it holds at least half of the question's, or it begins with the question verbatim.
+    ("再见！" to "好的，谢谢你，再见。" is a goodbye: 2 of the question's 10 characters.)"""
     q, r = _reply_units(question), _reply_units(reply)
     if not q or not r:
         return False
     q_set = set(q)
     echoed = sum(1 for u in r if u in q_set) / len(r)
-    return echoed > 0.7 or "".join(r).startswith("".join(q))
+    pool = list(r)
+    covered = 0
+    for u in q:
+        if u in pool:
+            pool.remove(u)
+            covered += 1
+    return (echoed > 0.7 and covered / len(q) >= 0.5) or "".join(r).startswith("".join(q))
 
 
 # ---- records -----------------------------------------------------------------------------------------------

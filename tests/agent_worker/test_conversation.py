@@ -70,6 +70,8 @@ def test_the_parrot_check_catches_an_echo() -> None:
     assert parroted("现在几点了？", "现在几点了？")
     assert parroted("Can you help me rebook my flight?", "Can you help me rebook my flight? Sure.")
     assert not parroted("现在几点了？", "抱歉，我查不到时间，请看一下手机。")
+    assert parroted("坐飞机可以带充电宝吗？", "可以的，坐飞机可以带充电宝。")  # restating the question
+    assert not parroted("好的，谢谢你，再见。", "再见！")  # a goodbye: two of the question's ten characters
     assert not parroted("How do I boil an egg?", "Put the egg in boiling water for about nine minutes.")
 
 

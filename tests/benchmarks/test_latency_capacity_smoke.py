@@ -234,6 +234,7 @@ def test_reply_checks() -> None:
     assert parroted("现在几点了？", "现在几点了？") and not parroted("现在几点了？", "抱歉，我查不到时间。")
     assert lost_share("我可以帮你。", "我可以帮你", "zh") == (0, 5)
     assert lost_share("Boil it for nine minutes.", "Boil it for 9 minutes", "en") == (0, 5)
+    assert lost_share("There is one. I can't.", "There's 1. I cannot.", "en") == (0, 6)
     assert lost_share("Boil it for nine minutes.", "Boil it", "en") == (3, 5)
 
 

@@ -112,10 +112,12 @@ describe('operator sign-in through the local stack', { skip: WEB ? false : 'STAC
   });
 
   it('the sessions of the range download as CSV, with the call in them', async () => {
-    const [download] = await Promise.all([
-      page.waitForEvent('download', { timeout: 20_000 }),
-      page.getByRole('button', { name: 'Export CSV' }).click(),
-    ]);
+    const downloaded = page.waitForEvent('download', { timeout: 45_000 });
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    const status = page.getByTestId('export').getByRole('status');
+    const download = await downloaded.catch(async (err) => {
+      throw new Error(`no download (export status: ${JSON.stringify(await status.innerText())}): ${err}`);
+    });
     assert.match(download.suggestedFilename(), /^sessions-.*\.csv$/);
     const text = await readFile(await download.path(), 'utf8');
     const [header, ...rows] = text.replace(/^\ufeff/, '').split('\r\n');

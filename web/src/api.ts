@@ -343,6 +343,8 @@ export function normalizeAnalytics(body: unknown): AnalyticsReport {
 // ---------- transport ----------
 
 const REQUEST_TIMEOUT_MS = 10_000;
+// An export page reads up to 100 transcripts: API Gateway's own limit (30 s), not a quick request's.
+const EXPORT_PAGE_TIMEOUT_MS = 30_000;
 
 function detailText(detail: unknown): string | null {
   if (typeof detail === 'string') return str(detail);
@@ -391,10 +393,11 @@ async function send(
   url: string,
   init: RequestInit,
   toError: (res: Response) => Promise<ApiError>,
+  timeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<Response> {
   let res: Response;
   try {
-    res = await fetchImpl(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    res = await fetchImpl(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch {
     throw new ApiError('unreachable');
   }
@@ -460,11 +463,15 @@ export function createApiClient(
 ): ApiClient {
   const base = apiUrl.replace(/\/+$/, '');
   // Sessions and analytics are operator data: the token goes only to them, never to /token.
-  const operatorSend = async <T>(url: string, read: (res: Response) => Promise<T>): Promise<T> => {
+  const operatorSend = async <T>(
+    url: string,
+    read: (res: Response) => Promise<T>,
+    timeoutMs?: number,
+  ): Promise<T> => {
     const token = operator?.accessToken() ?? null;
     const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
     try {
-      const res = await send(fetchImpl, url, { method: 'GET', headers }, operatorErrorFromResponse);
+      const res = await send(fetchImpl, url, { method: 'GET', headers }, operatorErrorFromResponse, timeoutMs);
       try {
         return await read(res);
       } catch {
@@ -512,10 +519,11 @@ export function createApiClient(
       let cursor: string | undefined;
       for (let page = 1; page <= MAX_EXPORT_PAGES; page++) {
         const url = withQuery(base, '/export/sessions', { from: q.from, to: q.to, format: q.format, cursor });
-        const { text, next } = await operatorSend(url, async (res) => ({
-          text: await res.text(),
-          next: res.headers.get('X-Next-Cursor') ?? undefined,
-        }));
+        const { text, next } = await operatorSend(
+          url,
+          async (res) => ({ text: await res.text(), next: res.headers.get('X-Next-Cursor') ?? undefined }),
+          EXPORT_PAGE_TIMEOUT_MS,
+        );
         parts.push(text);
         onPage?.(page);
         if (!next) return parts.join('');
