@@ -21,7 +21,9 @@ def test_openai_llm_and_tts_fail_mid_call_and_local_takes_over(
 ) -> None:
     parts = [
         speak("What is the capital of France", "en", tmp_path / "a.wav"),
-        silence(tmp_path / "gap.wav", 9.0, rate=22050),
+        # long enough for turn 1 to end (its metrics line switches the cloud off) before turn 2 is
+        # heard, on a loaded machine too: with 9 s, turn 2 once reached the cloud before the switch
+        silence(tmp_path / "gap.wav", 14.0, rate=22050),
         speak("Tell me something about Paris", "en", tmp_path / "b.wav"),
         silence(tmp_path / "tail.wav", 1.0, rate=22050),
     ]
