@@ -80,15 +80,15 @@ class WorkerSettings(BaseSettings):
         description="local LLM: hold each reply to the script of the caller's language with a llama.cpp "
         "grammar (GBNF); off for an OpenAI-compatible server that does not take `grammar`",
     )
+    # The first audio of an English reply after this many words, not at the end of its first clause
+    # (often 15+ words); 0 = cut at clauses only. docs/offline-models.md, speech synthesis.
+    tts_first_piece_words: int = Field(4, ge=0, le=50)
 
     # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
     # (0: none), and the final decode started after this much silence instead of at the end (0: off).
     # Interims are off by default: on two CPU cores their decodes (and the prompt warm-up they feed)
     # still ran when the caller stopped, and the final transcript took 1.9 s instead of 0.46 s
     # (docs/benchmarks.md). Worth turning on with a GPU model server.
-    # The first audio of an English reply after this many words, not at the end of its first clause
-    # (often 15+ words); 0 = cut at clauses only. docs/benchmarks.md, latency.
-    tts_first_piece_words: int = Field(4, ge=0, le=50)
     stt_interim_interval: float = Field(0.0, ge=0.0, le=10.0)
     stt_early_final_after: float = Field(0.2, ge=0.0, le=2.0)
 

@@ -27,6 +27,7 @@ import re
 import statistics
 import time
 import wave
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -220,17 +221,15 @@ def error_rate(pairs: Sequence[tuple[str, str]], lang: str) -> float | None:
     return sum(edit_distance(units(r, lang), units(h, lang)) for r, h in pairs) / ref_total
 
 
+def unmatched(expected: Sequence[str], got: Sequence[str]) -> int:
+    """How many of ``expected`` are not in ``got``: order-free, with multiplicity."""
+    return sum((Counter(expected) - Counter(got)).values())
+
+
 def lost_share(reply: str, heard: str, lang: str) -> tuple[int, int]:
     """(units of the reply not heard, units of the reply): order-free, with multiplicity."""
     expected = units(reply, lang)
-    pool = list(units(heard, lang))
-    lost = 0
-    for u in expected:
-        if u in pool:
-            pool.remove(u)
-        else:
-            lost += 1
-    return lost, len(expected)
+    return unmatched(expected, units(heard, lang)), len(expected)
 
 
 # ---- replies -----------------------------------------------------------------------------------------------
@@ -265,12 +264,7 @@ def parroted(question: str, reply: str) -> bool:
         return False
     q_set = set(q)
     echoed = sum(1 for u in r if u in q_set) / len(r)
-    pool = list(r)
-    covered = 0
-    for u in q:
-        if u in pool:
-            pool.remove(u)
-            covered += 1
+    covered = len(q) - unmatched(q, r)
     return (echoed > 0.7 and covered / len(q) >= 0.5) or "".join(r).startswith("".join(q))
 
 

@@ -60,15 +60,15 @@ def csv_rows(session: SessionExport) -> list[list[str]]:
     ]
 
 
-def _render(sessions: list[SessionExport], fmt: Literal["jsonl", "csv"], header: bool) -> str:
+def _rendered(session: SessionExport, fmt: Literal["jsonl", "csv"]) -> str:
     if fmt == "jsonl":
-        return "".join(s.model_dump_json() + "\n" for s in sessions)
+        return session.model_dump_json() + "\n"
+    return _csv_text(csv_rows(session))
+
+
+def _csv_text(rows: list[list[str]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    if header:
-        writer.writerow([*SESSION_COLUMNS, *LINE_COLUMNS])
-    for session in sessions:
-        writer.writerows(csv_rows(session))
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
 
 
@@ -94,13 +94,14 @@ def export_sessions(
 ) -> Response[str]:
     start, end = resolve_range(from_day, to_day)
     items, next_cursor = sessions_page(start, end, cursor, limit)
-    sessions: list[SessionExport] = []
-    size = 0
-    for i, item in enumerate(items):
+    # the CSV header on the first page only: the pages of one export join into one file
+    parts = [_csv_text([[*SESSION_COLUMNS, *LINE_COLUMNS]])] if fmt == "csv" and cursor is None else []
+    size = exported = 0
+    for item in items:
         session = SessionExport(**summary_fields(item), transcript=read_transcript(item["session_id"]))
-        sessions.append(session)
-        size += len(session.model_dump_json())
-        if size > MAX_PAGE_BYTES and i + 1 < len(items):
+        parts.append(_rendered(session, fmt))
+        size, exported = size + len(parts[-1]), exported + 1
+        if size > MAX_PAGE_BYTES and exported < len(items):
             # the rest of this page on the next request: it starts after this session (a DynamoDB
             # exclusive start key, as GET /sessions cursors are)
             next_cursor = encode_cursor(
@@ -108,17 +109,13 @@ def export_sessions(
                 {k: item[k] for k in ("session_id", "start_day", "created_at")},
             )
             break
-    body = _render(sessions, fmt, header=cursor is None)
     headers: dict[str, str] = {
         "Content-Disposition": f'attachment; filename="sessions-{start}-{end}.{fmt}"',
         "Cache-Control": "no-store",
     }
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor
-    metrics.add_metric(name="SessionsExported", unit="Count", value=len(sessions))
-    logger.info(
-        "sessions exported", extra={"sessions": len(sessions), "format": fmt, "more": bool(next_cursor)}
-    )
-    return Response(
-        status_code=200, content_type=f"{CONTENT_TYPES[fmt]}; charset=utf-8", body=body, headers=headers
-    )
+    metrics.add_metric(name="SessionsExported", unit="Count", value=exported)
+    logger.info("sessions exported", extra={"sessions": exported, "format": fmt, "more": bool(next_cursor)})
+    content_type = f"{CONTENT_TYPES[fmt]}; charset=utf-8"
+    return Response(status_code=200, content_type=content_type, body="".join(parts), headers=headers)

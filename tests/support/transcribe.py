@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,16 +23,9 @@ def units(text: str) -> list[str]:
 
 def overlap(expected: str, heard: str) -> float:
     """Share of the expected units that were heard (order-free, with multiplicity)."""
-    exp, got = units(expected), units(heard)
-    if not exp:
-        return 0.0
-    pool = list(got)
-    hit = 0
-    for u in exp:
-        if u in pool:
-            pool.remove(u)
-            hit += 1
-    return hit / len(exp)
+    exp = units(expected)
+    heard_of_expected = Counter(exp) & Counter(units(heard))
+    return sum(heard_of_expected.values()) / len(exp) if exp else 0.0
 
 
 def sounds_heard(expected: str, heard: str) -> float:
