@@ -8,9 +8,11 @@ from collections.abc import AsyncIterable
 from typing import Any
 
 from livekit.agents import Agent, ModelSettings, UserInputTranscribedEvent, llm
+from livekit.agents.voice import SpeechHandle
 
 from agent_worker.memory import bounded_context
 from agent_worker.persona import REPLY_GRAMMAR, REPLY_LANGUAGE_HINT, Persona, language_of
+from agent_worker.phrase_cache import PhraseCache
 from agent_worker.settings import Language
 
 logger = logging.getLogger("voicecall.agent")
@@ -27,19 +29,22 @@ class VoiceAgent(Agent):
         prefill: bool = False,
         reply_grammar: bool = False,
         opening: str | None = None,
+        phrases: PhraseCache | None = None,
     ) -> None:
         """``prefill``: have the LLM server read the instructions (and greeting) while the call starts,
         for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
         for the caller's words, not for ~150 tokens of instructions. ``reply_grammar``: send each
         request a grammar holding the reply to the script of the caller's language (llama.cpp servers
         only: OpenAI refuses unknown fields). ``opening``: what to say first instead of the persona's
-        greeting (a call taken over after its agent was lost goes on)."""
+        greeting (a call taken over after its agent was lost goes on). ``phrases``: where fixed phrases
+        (the greeting) are replayed from instead of synthesised."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
         self._language: Language = language
         self._memory_turns = memory_turns
         self._greet = greet
         self._opening = opening
+        self.phrases = phrases
         self._prefill = prefill
         self._reply_grammar = reply_grammar
         self._background: set[asyncio.Task[None]] = set()
@@ -49,7 +54,7 @@ class VoiceAgent(Agent):
         # A fixed greeting skips the LLM, so the caller hears the agent as soon as it joins.
         greeting = self._opening or self._persona.greeting(self._language)
         if self._greet:
-            self.session.say(greeting, allow_interruptions=True)
+            self.say_phrase(greeting, allow_interruptions=True)
         if self._prefill and self.session.llm is not None:
             ctx = self.chat_ctx.copy()
             if self._greet:
@@ -58,6 +63,12 @@ class VoiceAgent(Agent):
             # While the caller speaks, read their words so far too: at the end of the turn the server
             # then evaluates only what the last interim transcript did not have.
             self.session.on("user_input_transcribed", self._on_transcribed)
+
+    def say_phrase(self, text: str, allow_interruptions: bool = True) -> SpeechHandle:
+        """A fixed phrase: from the phrase cache when there is one."""
+        if self.phrases is not None:
+            return self.phrases.say(self.session, text, allow_interruptions=allow_interruptions)
+        return self.session.say(text, allow_interruptions=allow_interruptions)
 
     def _warm(self, ctx: llm.ChatContext) -> None:
         task = asyncio.create_task(warm_prompt(self.session.llm, self._for_llm(ctx)))

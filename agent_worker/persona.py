@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent_worker.settings import Language
@@ -41,23 +42,44 @@ _SPOKEN_STYLE_ZH = (
     "没听清时请对方再说一遍。用户说中文就用简体中文回答，说英文就用英文回答。"
 )
 
+
+def spoken_persona(name: str, roles: Mapping[Language, str], greetings: Mapping[Language, str]) -> Persona:
+    """A persona from what an operator writes (its role and greeting per language) with the spoken-style
+    rules every reply needs. A language given neither falls back to the other one's words."""
+
+    def pick(texts: Mapping[Language, str], language: Language) -> str:
+        other: Language = "en" if language == "zh" else "zh"
+        return texts.get(language) or texts.get(other) or ""
+
+    return Persona(
+        name=name,
+        instructions_en=f"{pick(roles, 'en')} {_SPOKEN_STYLE_EN}".strip(),
+        instructions_zh=pick(roles, "zh") + _SPOKEN_STYLE_ZH,
+        greeting_en=pick(greetings, "en"),
+        greeting_zh=pick(greetings, "zh"),
+    )
+
+
+# The built-in personas; "default" is also the functions API's seeded default assistant
+# (functions/default_assistant.json, kept equal by tests/agent_worker/test_assistants.py).
+BUILT_IN_ROLES: dict[str, tuple[dict[Language, str], dict[Language, str]]] = {
+    "default": (
+        {
+            "en": "You are Echo, a friendly voice assistant answering a phone call.",
+            "zh": "你是小声，一个接听电话的友好语音助手。",
+        },
+        {"en": "Hi, I'm Echo. How can I help?", "zh": "你好，我是小声。有什么可以帮你？"},
+    ),
+    "tutor": (
+        {
+            "en": "You are a patient language tutor who helps people practise speaking.",
+            "zh": "你是一位耐心的口语老师，帮助用户练习说话。",
+        },
+        {"en": "Hello! What would you like to practise today?", "zh": "你好！今天想练习什么？"},
+    ),
+}
 PERSONAS: dict[str, Persona] = {
-    "default": Persona(
-        name="default",
-        instructions_en="You are Echo, a friendly voice assistant answering a phone call. "
-        + _SPOKEN_STYLE_EN,
-        instructions_zh="你是小声，一个接听电话的友好语音助手。" + _SPOKEN_STYLE_ZH,
-        greeting_en="Hi, I'm Echo. How can I help?",
-        greeting_zh="你好，我是小声。有什么可以帮你？",
-    ),
-    "tutor": Persona(
-        name="tutor",
-        instructions_en="You are a patient language tutor who helps people practise speaking. "
-        + _SPOKEN_STYLE_EN,
-        instructions_zh="你是一位耐心的口语老师，帮助用户练习说话。" + _SPOKEN_STYLE_ZH,
-        greeting_en="Hello! What would you like to practise today?",
-        greeting_zh="你好！今天想练习什么？",
-    ),
+    name: spoken_persona(name, roles, greetings) for name, (roles, greetings) in BUILT_IN_ROLES.items()
 }
 
 

@@ -34,7 +34,9 @@ from livekit.agents.utils import http_server
 from livekit.agents.voice.events import CloseEvent, CloseReason, UserStateChangedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
-from agent_worker.providers import build_vad
+from agent_worker.assistants import call_assistant
+from agent_worker.call_summary import summarise
+from agent_worker.providers import build_llm, build_vad
 from agent_worker.session import new_call
 from agent_worker.settings import Language, WorkerSettings, get_settings, reload_session_log_secret
 from agent_worker.telemetry import (
@@ -48,7 +50,13 @@ from agent_worker.telemetry import (
 )
 from agent_worker.turns import TurnTracker
 from functions.models.dispatch import AgentDispatchMetadata
-from functions.models.session_log import SessionEnded, SessionEvent, SessionStarted, TurnMetrics
+from functions.models.session_log import (
+    CallSummarized,
+    SessionEnded,
+    SessionEvent,
+    SessionStarted,
+    TurnMetrics,
+)
 from functions.models.signing import signed_headers
 
 logger = logging.getLogger("voicecall.agent")
@@ -236,16 +244,18 @@ async def entrypoint(ctx: JobContext) -> None:
     tracker = TurnTracker(language=meta.language, sinks=[log.record, publish_metrics])
     # The job's token carries the attributes on_request accepted with (another process).
     takeover = _job_attributes(ctx).get(TAKEOVER_ATTRIBUTE) == "true"
+    assistant = await call_assistant(settings, meta)
+    call_settings = assistant.settings  # the worker's, with the assistant's choices for this call
     session, agent = new_call(
-        settings,
+        call_settings,
         meta.language,
-        meta.persona,
+        assistant.persona,
         greet=True,
         conversation=session_id,
         opening=RESUMED[meta.language] if takeover else None,
     )
     # livekit-agents' own idle detection: the caller is "away" after this long with both sides listening.
-    session.options.user_away_timeout = settings.caller_idle_timeout
+    session.options.user_away_timeout = call_settings.caller_idle_timeout
     tracker.attach(session)
 
     async def finish(reason: EndReason, goodbye: bool) -> None:
@@ -257,7 +267,7 @@ async def entrypoint(ctx: JobContext) -> None:
         text = GOODBYES.get(reason, {}).get(meta.language) if goodbye else None
         if text:
             with contextlib.suppress(Exception):
-                handle = session.say(text, allow_interruptions=False)
+                handle = agent.say_phrase(text, allow_interruptions=False)
                 await asyncio.wait_for(handle.wait_for_playout(), settings.goodbye_timeout)
         # Deleting the room disconnects the caller too: the call is over, not just the agent's part.
         with contextlib.suppress(Exception):
@@ -304,6 +314,8 @@ async def entrypoint(ctx: JobContext) -> None:
         await log.aclose()
 
     ctx.add_shutdown_callback(on_shutdown)
+    # For on_session_end, which livekit-agents runs before the shutdown callbacks.
+    ctx.proc.userdata[_call_key(ctx)] = CallRecord(call_settings, meta.language, tracker, log)
     await ctx.connect()
     log.record(
         SessionStarted(
@@ -316,20 +328,63 @@ async def entrypoint(ctx: JobContext) -> None:
         )
     )
     logger.info(
-        "call %s room=%s language=%s caller=%s providers=%s",
+        "call %s room=%s language=%s caller=%s assistant=%s@%s providers=%s",
         "taken over" if takeover else "started",
         session_id,
         meta.language,
         meta.caller,
+        assistant.assistant_id,
+        assistant.version if assistant.version is not None else "built-in",
         settings.providers(),
     )
-    if settings.max_call_duration is not None:
+    if call_settings.max_call_duration is not None:
         max_length_timer = asyncio.get_running_loop().call_later(
-            settings.max_call_duration, lambda: spawn(finish("max length", goodbye=True))
+            call_settings.max_call_duration, lambda: spawn(finish("max length", goodbye=True))
         )
     # Only the caller /token named is heard and answered (no one else can be in the room anyway).
     options = RoomOptions(participant_identity=meta.caller) if meta.caller else RoomOptions()
     await session.start(agent=agent, room=ctx.room, room_options=options)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What the post-call work needs of a call."""
+
+    settings: WorkerSettings
+    language: Language
+    tracker: TurnTracker
+    log: SessionLog
+
+
+def _call_key(ctx: JobContext) -> str:
+    return f"voicecall.call:{ctx.job.id}"  # the thread executor runs several jobs in one process
+
+
+async def on_session_end(ctx: JobContext) -> None:
+    """After the call: its summary and tags, into the session log (before SessionEnded is sent)."""
+    call: CallRecord | None = ctx.proc.userdata.pop(_call_key(ctx), None)
+    if call is None or not call.settings.call_summary or not call.settings.functions_api_url:
+        return  # no summary wanted, or nowhere to keep it
+    # Its own LLM client: a summary is longer than a reply, and wants no creativity.
+    summary_settings = call.settings.model_copy(update={"max_reply_tokens": 300, "llm_temperature": 0.2})
+    started = time.monotonic()
+    summary = await summarise(
+        build_llm(summary_settings, ctx.room.name),
+        call.tracker.transcript,
+        call.language,
+        call.settings.call_summary_timeout,
+    )
+    if summary is None:
+        return
+    call.log.record(CallSummarized(event_id=new_event_id(), ts=now_utc(), **summary.model_dump()))
+    logger.info(
+        "call summary room=%s in %.1fs: topic=%s outcome=%s sentiment=%s",
+        ctx.room.name,
+        time.monotonic() - started,
+        summary.topic,
+        summary.outcome,
+        summary.sentiment,
+    )
 
 
 def _job_attributes(ctx: JobContext) -> dict[str, str]:
@@ -411,6 +466,9 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         load_threshold=settings.load_threshold,
         host=settings.worker_http_host,
         port=settings.worker_http_port,
+        session_end_timeout=settings.call_summary_timeout + 5.0,
     )
-    server.rtc_session(entrypoint, agent_name=settings.agent_name, on_request=on_request)
+    server.rtc_session(
+        entrypoint, agent_name=settings.agent_name, on_request=on_request, on_session_end=on_session_end
+    )
     return server

@@ -6,7 +6,8 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 
 from agent_worker.agent import VoiceAgent
-from agent_worker.persona import get_persona
+from agent_worker.persona import Persona, get_persona
+from agent_worker.phrase_cache import PhraseCache, voice_key
 from agent_worker.providers import Pipeline, build_pipeline
 from agent_worker.settings import Language, Provider, WorkerSettings
 
@@ -72,14 +73,22 @@ def build_session(settings: WorkerSettings, pipeline: Pipeline, echo_free: bool 
 
 
 def build_agent(
-    settings: WorkerSettings, language: Language, persona: str | None, greet: bool, opening: str | None = None
+    settings: WorkerSettings,
+    language: Language,
+    persona: Persona | None,
+    greet: bool,
+    opening: str | None = None,
 ) -> VoiceAgent:
+    """``persona``: None is the built-in one PERSONA names."""
     return VoiceAgent(
-        persona=get_persona(persona or settings.persona),
+        persona=persona or get_persona(settings.persona),
         language=language,
         memory_turns=settings.memory_turns,
         greet=greet,
         opening=opening,
+        phrases=PhraseCache(settings.phrase_cache_dir, voice_key(settings))
+        if settings.phrase_cache
+        else None,
         # only where a prompt cache makes it pay: a cloud LLM would bill the extra request
         prefill=settings.llm_prefill and settings.llm_provider is Provider.LOCAL,
         reply_grammar=settings.llm_reply_grammar and settings.llm_provider is Provider.LOCAL,
@@ -89,7 +98,7 @@ def build_agent(
 def new_call(
     settings: WorkerSettings,
     language: Language,
-    persona: str | None,
+    persona: Persona | None,
     greet: bool,
     conversation: str,
     echo_free: bool = False,

@@ -152,6 +152,22 @@ class WorkerSettings(BaseSettings):
         5.0, gt=0, le=300, description="seconds between re-sends of the spool while the worker runs"
     )
 
+    # Greetings, goodbyes and apologies: synthesised once per voice into this directory (shared by the
+    # job processes) and replayed from it (agent_worker/phrase_cache.py).
+    phrase_cache: bool = True
+    phrase_cache_dir: Path = Path("var/phrase-cache")
+
+    # After a call the LLM writes a two-sentence summary and tags (agent_worker/call_summary.py), within
+    # this time (livekit-agents' on_session_end; the job's process is busy until then).
+    call_summary: bool = True
+    call_summary_timeout: float = Field(60.0, gt=0, le=600)
+
+    # The assistant a call runs (agent_worker/assistants.py): fetched by the version its dispatch names,
+    # within this time (the call waits for it before greeting), and kept here for good (versions do not
+    # change). Unreachable and not kept: the built-in persona.
+    assistant_fetch_timeout: float = Field(3.0, gt=0, le=9.0)
+    assistant_cache_dir: Path = Path("var/assistant-cache")
+
     # ---- Call limits and ownership (docs/security.md, "A caller owns their call") ----
     # A silent caller (both sides listening: livekit-agents' user_away_timeout) or a call past its
     # maximum length gets a short goodbye in the call's language, then the call ends for everyone; the

@@ -40,6 +40,8 @@ BENCHMARKS: dict[str, str] = {
     "conversation": "benchmarks.conversation_bench",
     # one-way audio through the dev SFU, by relay mode and number of rooms
     "sfu_transit": "benchmarks.sfu_transit_bench",
+    # the first audio of a greeting, from the phrase cache vs. the TTS (issue 11)
+    "greeting": "benchmarks.greeting_bench",
 }
 
 

@@ -108,7 +108,7 @@ def _header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _candidate_paths(event: dict[str, Any]) -> list[str]:
+def candidate_paths(event: dict[str, Any]) -> list[str]:
     """Every path the resolver may route this event by (it strips a leading "/{stage}")."""
     context = event.get("requestContext") or {}
     paths = {event.get("rawPath") or "", (context.get("http") or {}).get("path") or ""}
@@ -137,7 +137,7 @@ def _authenticate(route_key: str, authorization: str | None) -> Operator:
 def operator_pre_check(event: dict[str, Any]) -> tuple[Operator | None, dict[str, Any] | None]:
     """Before validation and routing, as API Gateway's authorizer: (operator, None) or (None, response)."""
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method") or ""
-    route_key = operator_auth.route_key_for(str(method), _candidate_paths(event))
+    route_key = operator_auth.route_key_for(str(method), candidate_paths(event))
     if route_key is None:
         return None, None
     try:

@@ -14,6 +14,7 @@ from functions.api import build_resolver
 from functions.operator_auth import SECURITY_SCHEME, operator_access
 from functions.routes import (
     analytics,
+    assistants,
     calls,
     export,
     livekit_webhook,
@@ -22,6 +23,7 @@ from functions.routes import (
     sessions,
     token,
 )
+from functions.signed_routes import verify_signature
 
 TITLE = "voicecall functions API"
 VERSION = "0.1.0"
@@ -32,10 +34,11 @@ ROUTERS = (
     export.router,
     calls.router,
     analytics.router,
+    assistants.router,
     livekit_webhook.router,
     openapi_doc.router,
 )
-PRE_CHECKS = (session_events.verify_signature,)
+PRE_CHECKS = (verify_signature,)
 
 
 def build_app() -> APIGatewayHttpResolver:
@@ -65,8 +68,8 @@ def openapi_document() -> dict[str, Any]:
             title=TITLE,
             version=VERSION,
             description=(
-                "Token issuance, signed session logs, analytics and LiveKit webhooks. "
-                "Operator routes (sessions, analytics) need an operator's bearer token."
+                "Token issuance, signed session logs, analytics, assistants and LiveKit webhooks. "
+                "Operator routes (sessions, analytics, assistants) need an operator's bearer token."
             ),
             security_schemes={SECURITY_SCHEME: operator_security_scheme()},
         )

@@ -41,8 +41,9 @@ class RateLimited(Exception):
         self.retry_after_s = retry_after_s
 
 
-def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI `responses=` entries for the error statuses a route can return."""
+def error_responses(*statuses: int, success: int = 200) -> dict[int, OpenAPIResponse]:
+    """OpenAPI `responses=` entries for the error statuses a route can return (and its success status,
+    e.g. 201 for a route declared with ``status_code=201``)."""
     descriptions = {
         400: "Bad request",
         401: "Missing or invalid credentials or signature",
@@ -57,8 +58,8 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         500: "Server misconfigured or unexpected error (JSON, no internals)",
         503: "Operator sign-in unavailable (issuer not configured or unreachable)",
     }
-    # 200 without "content": Powertools fills it in from the route's return annotation.
-    responses: dict[int, Any] = {200: {"description": "Success"}}
+    # Success without "content": Powertools fills it in from the route's return annotation.
+    responses: dict[int, Any] = {success: {"description": "Created" if success == 201 else "Success"}}
     responses.update(
         {
             status: {

@@ -44,6 +44,8 @@ class FunctionsSettings(BaseSettings):
     sessions_table: str = "voicecall-local-sessions"
     events_table: str = "voicecall-local-session-events"
     idempotency_table: str = "voicecall-local-idempotency"
+    # Assistants defined by operators, every version kept (functions/store/assistants.py).
+    assistants_table: str = "voicecall-local-assistants"
     data_retention_days: int = Field(default=90, ge=1, le=3650)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

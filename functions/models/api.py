@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from functions.models.assistant import ASSISTANT_ID_PATTERN
+from functions.models.call_summary import CallSummaryFields
 from functions.models.session_log import Language
 
 # Room names are the session ids: lowercase, URL- and key-safe, no leading dash.
@@ -45,6 +47,14 @@ class TokenRequest(BaseModel):
         default=None, description="The call key the first POST /token of this call returned."
     )
     access_code: Annotated[str, Field(max_length=128)] | None = None
+    assistant_id: Annotated[str, Field(pattern=ASSISTANT_ID_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "The assistant a new call gets (its latest version); none = `default`. Unknown: 404 "
+            "`assistant_not_found`; archived: 409 `assistant_archived`; `language` not among its "
+            "languages: 422 `language_not_offered`. Ignored on a rejoin: a call keeps its assistant."
+        ),
+    )
 
     @field_validator("name")
     @classmethod
@@ -69,6 +79,11 @@ class TokenResponse(BaseModel):
             "(GET /calls/{session_id}/transcript). Stored only as a hash; keep it secret."
         ),
     )
+    assistant_id: str | None = Field(default=None, description="The call's assistant.")
+    assistant_version: int | None = Field(
+        default=None, description="The version of it the call runs (fixed when the call started)."
+    )
+    recording: bool = Field(default=False, description="The call is recorded: tell the caller.")
 
 
 class AgentClaim(BaseModel):
@@ -139,6 +154,12 @@ class SessionSummary(BaseModel):
     end_reason: str | None = None
     language: str | None = None
     persona: str | None = None
+    assistant_id: str | None = Field(default=None, description="The assistant the call was started with.")
+    assistant_version: int | None = Field(default=None, description="Its version at the call's start.")
+    summary: CallSummaryFields | None = Field(
+        default=None,
+        description="Written by the LLM after the call: two sentences, topic, outcome, sentiment.",
+    )
     providers: dict[str, str] = Field(default_factory=dict)
     participants: list[str] = Field(default_factory=list)
 

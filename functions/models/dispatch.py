@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from functions.models.assistant import ASSISTANT_ID_PATTERN, DEFAULT_ASSISTANT_ID, MAX_VERSION
+
 
 class AgentDispatchMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -15,6 +17,11 @@ class AgentDispatchMetadata(BaseModel):
     persona: str = Field("default", pattern=r"^[a-z0-9_-]{1,32}$")
     # The caller's identity (POST /token chose it): the agent links to this participant only.
     caller: str | None = Field(default=None, min_length=1, max_length=128)
+    # The assistant and the version of it this call runs (POST /token read its latest). The worker reads
+    # that version with the signed GET /agent/assistants/{id}/versions/{version}. None: no stored version
+    # to read (a token issued before assistants existed).
+    assistant_id: str = Field(DEFAULT_ASSISTANT_ID, pattern=ASSISTANT_ID_PATTERN)
+    assistant_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
     @classmethod
     def parse_lenient(

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.models.call_summary import CallSummaryFields
+
 MAX_BATCH_EVENTS = 100
 MAX_TEXT_CHARS = 4000
 # Event ids are produced by the worker (uuid4 hex or "<session>-<seq>"): keep them key-safe.
@@ -65,6 +67,12 @@ class SessionEnded(_EventBase):
     duration_s: Annotated[float, Field(ge=0, le=86_400)] | None = None
 
 
+class CallSummarized(_EventBase, CallSummaryFields):
+    """Written by the LLM after the call ended (agent_worker/call_summary.py)."""
+
+    type: Literal["call_summary"] = "call_summary"
+
+
 class ErrorEvent(_EventBase):
     type: Literal["error"] = "error"
     stage: Annotated[str, Field(max_length=32)]
@@ -73,7 +81,7 @@ class ErrorEvent(_EventBase):
 
 
 SessionEvent = Annotated[
-    SessionStarted | TranscriptItem | TurnMetrics | SessionEnded | ErrorEvent,
+    SessionStarted | TranscriptItem | TurnMetrics | SessionEnded | CallSummarized | ErrorEvent,
     Field(discriminator="type"),
 ]
 

@@ -2,28 +2,33 @@
 worker's signed request to run a call's agent.
 
 The signature (functions/models/signing.py, scheme v2) covers the method, the path — so the session id —
-and the raw body, and is checked before the body is parsed, so an unsigned caller learns nothing about the
-schema and a signed batch cannot be replayed to another session. During a secret rotation the previous
-secret is accepted too. Events are stored once each (see store/events.py), only for sessions POST /token
-created and, once a call has ended, only for SESSION_LOG_GRACE_S more. The summary changes
-conditionally: the first session_ended wins, and its duration is bounded by the session's real age.
+and the raw body, and is checked before the body is parsed (functions/signed_routes.py), so an unsigned
+caller learns nothing about the schema and a signed batch cannot be replayed to another session. During a
+secret rotation the previous secret is accepted too. Events are stored once each (see store/events.py),
+only for sessions POST /token created and, once a call has ended, only for SESSION_LOG_GRACE_S more. The
+summary changes conditionally: the first session_ended wins, and its duration is bounded by the session's
+real age.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from functions import secrets as runtime_secrets
-from functions.api import raw_error
 from functions.errors import ApiError, error_responses
 from functions.models.api import AgentClaim, AgentClaimed, EventsAccepted
-from functions.models.session_log import SESSION_ID_PATTERN, EventBatch, SessionEnded, SessionStarted
-from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from functions.models.call_summary import CallSummaryFields
+from functions.models.session_log import (
+    SESSION_ID_PATTERN,
+    CallSummarized,
+    EventBatch,
+    SessionEnded,
+    SessionStarted,
+)
+from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from functions.observability import logger, metrics
 from functions.settings import get_settings
 from functions.store.events import store_events
@@ -31,43 +36,6 @@ from functions.store.sessions import ClaimRefused, claim_session, get_session, r
 from functions.store.tables import iso, parse_iso
 
 router = Router()
-
-# Every route the worker signs with SESSION_LOG_SECRET.
-_SIGNED_PATH = re.compile(r"^/sessions/[^/]+/(events|claim)/?$")
-
-
-def _header(event: dict[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
-
-
-def verify_signature(event: dict[str, Any], body: bytes) -> dict[str, Any] | None:
-    """Pre-check for the worker's routes: 401 unless signed (v2: method, path, body) with
-    SESSION_LOG_SECRET — or, during a rotation, SESSION_LOG_SECRET_PREVIOUS — inside the window."""
-    method = str((event.get("requestContext") or {}).get("http", {}).get("method", ""))
-    path = str(event.get("rawPath") or "")
-    if method.upper() != "POST" or not _SIGNED_PATH.match(path):
-        return None
-    secrets = runtime_secrets.session_log_secrets()  # Misconfigured -> 500, before anything is accepted
-    try:
-        used = verify(
-            secrets,
-            _header(event, TIMESTAMP_HEADER),
-            _header(event, SIGNATURE_HEADER),
-            method,
-            path,
-            body,
-            window_s=get_settings().replay_window_s,
-        )
-    except SignatureError as exc:
-        metrics.add_metric(name="SignatureRejected", unit="Count", value=1)
-        logger.warning("session log signature rejected", extra={"reason": str(exc)})
-        return raw_error(401, "invalid_signature", str(exc))
-    if used:
-        metrics.add_metric(name="SignedWithPreviousSecret", unit="Count", value=1)
-    return None
 
 
 def _open_for_events(session_id: str, now: datetime) -> dict[str, Any]:
@@ -129,6 +97,10 @@ def post_events(
             set_if_absent["started_at"] = iso(event.ts)
         elif isinstance(event, SessionEnded) and end is None:
             end = event
+        elif isinstance(event, CallSummarized):
+            set_always["summary"] = CallSummaryFields.model_validate(
+                event.model_dump(include=set(CallSummaryFields.model_fields))
+            ).model_dump()
     if set_always or set_if_absent:
         update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent, only_if="exists")
     if end is not None:

@@ -43,6 +43,9 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
         "end_reason": item.get("end_reason"),
         "language": item.get("language"),
         "persona": item.get("persona"),
+        "assistant_id": item.get("assistant_id"),
+        "assistant_version": item.get("assistant_version"),
+        "summary": item.get("summary"),
         "providers": item.get("providers") or {},
         "participants": sorted(item.get("participants") or []),
     }

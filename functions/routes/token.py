@@ -25,6 +25,7 @@ from functions.errors import ApiError, error_responses
 from functions.models.api import TokenRequest, TokenResponse
 from functions.models.dispatch import AgentDispatchMetadata
 from functions.observability import logger, metrics
+from functions.routes.assistants import assistant_for_call
 from functions.settings import FunctionsSettings, get_settings
 from functions.store.rate_limits import hit
 from functions.store.sessions import create_session, get_session
@@ -142,24 +143,41 @@ def _rejoin(request: TokenRequest, room: str, settings: FunctionsSettings) -> To
     token = _token(settings, room, identity, name, dispatch=None)
     metrics.add_metric(name="TokensIssued", unit="Count", value=1)
     logger.info("token issued (rejoin)", extra={"room": room, "identity": identity})
-    return TokenResponse(url=settings.livekit_url, token=token, room=room, identity=identity)
+    # The call's assistant as it started: a rejoin changes nothing about it.
+    version = existing.get("assistant_version")
+    return TokenResponse(
+        url=settings.livekit_url,
+        token=token,
+        room=room,
+        identity=identity,
+        assistant_id=existing.get("assistant_id"),
+        assistant_version=int(version) if version is not None else None,
+        recording=bool(existing.get("recording")),
+    )
 
 
 @router.post(
     "/token",
     summary="Start a call (a LiveKit token for a new room, with the agent dispatched) or rejoin your own",
     description=(
-        "Abuse limits per client: every request counts against its source IP, each new call (it "
-        "dispatches an agent) against a tighter per-IP limit, each rejoin against the call's identity; "
-        "over a limit the answer is 429 `rate_limited` with `Retry-After` (seconds)."
+        "A new call runs the latest version of `assistant_id` (default: `default`): 404 "
+        "`assistant_not_found`, 409 `assistant_archived`, 422 `language_not_offered` when `language` is "
+        "not one of its languages. Abuse limits per client: every request counts against its source IP, "
+        "each new call (it dispatches an agent) against a tighter per-IP limit, each rejoin against the "
+        "call's identity; over a limit the answer is 429 `rate_limited` with `Retry-After` (seconds)."
     ),
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
 )
 def issue_token(request: TokenRequest) -> TokenResponse:
     _check_access(request)
     settings = get_settings()
     if request.room:
         return _rejoin(request, request.room, settings)
+    assistant = assistant_for_call(request.assistant_id)
+    if request.language not in assistant.languages:
+        offered = " or ".join(assistant.languages)
+        detail = f"assistant {assistant.assistant_id!r} takes calls in {offered}, not {request.language}"
+        raise ApiError(422, "language_not_offered", detail)
     # A new call dispatches an agent (and, in production, paid providers): the tightest limit.
     hit("calls_per_ip", source_ip(router.current_event.raw_event), settings.calls_per_ip)
     now = datetime.now(UTC)
@@ -171,6 +189,10 @@ def issue_token(request: TokenRequest) -> TokenResponse:
         "caller_identity": identity,
         "caller_name": request.name,
         "call_key_hash": call_key_hash(call_key),
+        # The version the call runs, fixed now: later edits of the assistant do not change this call.
+        "assistant_id": assistant.assistant_id,
+        "assistant_version": assistant.version,
+        "recording": assistant.recording,
     }
     for _ in range(_NEW_ROOM_ATTEMPTS):
         room = new_room_name()
@@ -179,12 +201,32 @@ def issue_token(request: TokenRequest) -> TokenResponse:
     else:  # 48 random bits colliding three times: something else is wrong
         raise RuntimeError("could not allocate a room name")
     metadata = AgentDispatchMetadata(
-        language=request.language, persona=settings.default_persona, caller=identity
+        language=request.language,
+        persona=settings.default_persona,
+        caller=identity,
+        assistant_id=assistant.assistant_id,
+        assistant_version=assistant.version,
     )
     dispatch = RoomAgentDispatch(agent_name=settings.agent_name, metadata=metadata.model_dump_json())
     token = _token(settings, room, identity, request.name, dispatch)
     metrics.add_metric(name="TokensIssued", unit="Count", value=1)
-    logger.info("token issued", extra={"room": room, "identity": identity, "language": request.language})
+    logger.info(
+        "token issued",
+        extra={
+            "room": room,
+            "identity": identity,
+            "language": request.language,
+            "assistant_id": assistant.assistant_id,
+            "assistant_version": assistant.version,
+        },
+    )
     return TokenResponse(
-        url=settings.livekit_url, token=token, room=room, identity=identity, call_key=call_key
+        url=settings.livekit_url,
+        token=token,
+        room=room,
+        identity=identity,
+        call_key=call_key,
+        assistant_id=assistant.assistant_id,
+        assistant_version=assistant.version,
+        recording=assistant.recording,
     )

@@ -28,6 +28,10 @@ def events_table() -> Any:
     return dynamodb().Table(get_settings().events_table)
 
 
+def assistants_table() -> Any:
+    return dynamodb().Table(get_settings().assistants_table)
+
+
 def iso(ts: datetime) -> str:
     """Fixed-width UTC timestamps so that string order is time order (sort keys)."""
     if ts.tzinfo is None:

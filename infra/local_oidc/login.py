@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-DEFAULT_SCOPE = "openid email profile sessions:read analytics:read"
+ACCESS_FILE = Path(__file__).resolve().parents[2] / "functions" / "operator_access.json"
+# Every operator scope, from the file the functions and the issuer read: a new scope needs no edit here.
+_OPERATOR_SCOPES = [s["name"] for s in json.loads(ACCESS_FILE.read_text())["scopes"].values()]
+DEFAULT_SCOPE = " ".join(["openid", "email", "profile", *_OPERATOR_SCOPES])
 
 
 class SignInError(RuntimeError):

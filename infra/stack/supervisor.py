@@ -43,8 +43,17 @@ class StartupError(RuntimeError):
 
 
 class Supervisor:
-    def __init__(self, out: TextIO = sys.stdout, color: bool | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        out: TextIO = sys.stdout,
+        color: bool | None = None,
+        quiet: bool = False,
+        log_dir: Path | None = None,
+    ) -> None:
+        """``log_dir``: every service's whole output is also kept in ``<log_dir>/<name>.log`` (tests read
+        them back when they fail; quiet mode alone keeps only the last lines)."""
         self.services: list[Service] = []
+        self.log_dir = log_dir
         self._out = out
         self._color = out.isatty() if color is None else color
         self._quiet = quiet
@@ -76,18 +85,30 @@ class Supervisor:
         ready_re = re.compile(svc.ready_log) if svc.ready_log else None
         prefix = self._prefix(idx, svc.name)
 
+        log = self.log_path(svc.name).open("a", encoding="utf-8") if self.log_dir else None
+
         def pump() -> None:
             assert svc.proc is not None and svc.proc.stdout is not None
             for line in svc.proc.stdout:
                 line = line.rstrip("\n")
                 svc.tail.append(line)
+                if log:
+                    log.write(line + "\n")
+                    log.flush()
                 if ready_re and ready_re.search(line):
                     svc._ready_seen.set()
                 if not self._quiet:
                     self.say(f"{prefix} {line}")
+            if log:
+                log.close()
 
         threading.Thread(target=pump, daemon=True, name=f"log-{svc.name}").start()
         self._wait_healthy(svc, timeout_s, progress)
+
+    def log_path(self, name: str) -> Path:
+        assert self.log_dir is not None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{name}.log"
 
     def _wait_healthy(self, svc: Service, timeout_s: float, progress: Callable[[str], None] | None) -> None:
         deadline = time.monotonic() + timeout_s

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +99,28 @@ class Stack:
         self.sup.stop_one(self.services[name], grace_s=0.0)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries what the stack's services logged (they run quiet in tests)."""
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and isinstance(stack, Stack):
+        report.sections.extend(stack_support.log_tails(stack.sup))
+    return report
+
+
 @pytest.fixture(scope="module")
-def stack(model_server: ModelServer) -> Iterator[Stack]:
+def stack(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = stack_support.stack_settings(model_server, oidc_port=stack_support.free_port())
     env, operator = stack_operator(settings)
-    with stack_support.running(settings, ["aws", "oidc", "functions", "sfu", "agent"], env=env) as (
-        services,
-        sup,
-    ):
+    with stack_support.running(
+        settings,
+        ["aws", "oidc", "functions", "sfu", "agent"],
+        env={**env, "CALL_SUMMARY": "true"},
+        log_dir=tmp_path_factory.mktemp("stack-logs"),
+    ) as (services, sup):
         yield Stack(settings, services, sup, operator)
 
 

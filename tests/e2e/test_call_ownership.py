@@ -41,20 +41,16 @@ ENV = {
 
 
 @pytest.fixture(scope="module")
-def stack(model_server: ModelServer) -> Iterator[Stack]:
+def stack(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = stack_support.stack_settings(oidc_port=stack_support.free_port())
     env, operator = stack_operator(settings)
     with stack_support.running(
         settings,
         ["aws", "oidc", "functions", "sfu", "agent"],
         env={**env, **ENV, **model_server.worker_env()},
+        log_dir=tmp_path_factory.mktemp("stack-logs"),
     ) as (services, sup):
-        try:
-            yield Stack(settings, services, sup, operator)
-        finally:
-            # What the services said last, for a failure's report (pytest shows it then).
-            for name in ("functions", "sfu", "agent"):
-                print(f"---- {name} ----\n" + "\n".join(services[name].tail))
+        yield Stack(settings, services, sup, operator)
 
 
 def post_token(stack: Stack, body: dict[str, Any]) -> httpx.Response:

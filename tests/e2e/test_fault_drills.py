@@ -50,16 +50,13 @@ def stack(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -
         "CALLER_IDLE_TIMEOUT": "600",
         "LOAD_THRESHOLD": "1.0",
     }
-    with stack_support.running(settings, ["aws", "oidc", "functions", "sfu", "agent"], env=drill_env) as (
-        services,
-        sup,
-    ):
-        st = Stack(settings, services, sup, operator)
-        try:
-            yield st
-        finally:
-            for name in ("sfu", "agent", "functions"):
-                print(f"---- {name} ----\n" + "\n".join(st.services[name].tail))
+    with stack_support.running(
+        settings,
+        ["aws", "oidc", "functions", "sfu", "agent"],
+        env=drill_env,
+        log_dir=tmp_path_factory.mktemp("stack-logs"),
+    ) as (services, sup):
+        yield Stack(settings, services, sup, operator)
 
 
 def telemetry(stack: Stack) -> dict[str, int]:

@@ -75,6 +75,11 @@ async def test_english_then_mandarin_turn_end_to_end(stack: Stack, caller: Calle
     assert {m["turn"] for m in caller.metrics} >= {1, 2}
     # Transcriptions streamed to the room for the app's live transcript.
     assert any(v["final"] for v in caller.transcriptions.values())
+    # After the call the local model wrote its summary and tags into the session (issue 11); the call
+    # ran the seeded default assistant's first version.
+    done = stack.wait_session(room, lambda s: s.get("summary") is not None, within=120)
+    assert done["summary"]["summary"] and done["summary"]["outcome"] and done["summary"]["topic"]
+    assert done["assistant_id"] == "default" and done["assistant_version"] == 1
 
 
 async def test_two_rooms_at_once_stay_isolated(stack: Stack) -> None:

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from functions.handlers import analytics, api_docs, livekit_webhook, session_events, sessions, token
+from functions.handlers import (
+    analytics,
+    api_docs,
+    assistants,
+    livekit_webhook,
+    session_events,
+    sessions,
+    token,
+)
 
 # (method, path regex) -> handler, as in serverless.yml; anything else goes to the catch-all.
 ROUTES = [
@@ -24,6 +32,15 @@ ROUTES = [
     ("GET", re.compile(r"^/sessions/[^/]+$"), sessions.handler),
     ("GET", re.compile(r"^/export/sessions$"), sessions.handler),
     ("GET", re.compile(r"^/analytics$"), analytics.handler),
+    ("GET", re.compile(r"^/assistants$"), assistants.handler),
+    ("POST", re.compile(r"^/assistants$"), assistants.handler),
+    ("GET", re.compile(r"^/assistants/[^/]+$"), assistants.handler),
+    ("PUT", re.compile(r"^/assistants/[^/]+$"), assistants.handler),
+    ("DELETE", re.compile(r"^/assistants/[^/]+$"), assistants.handler),
+    ("POST", re.compile(r"^/assistants/[^/]+/restore$"), assistants.handler),
+    ("GET", re.compile(r"^/assistants/[^/]+/versions$"), assistants.handler),
+    ("GET", re.compile(r"^/assistants/[^/]+/versions/[^/]+$"), assistants.handler),
+    ("GET", re.compile(r"^/agent/assistants/[^/]+/versions/[^/]+$"), assistants.handler),
     ("POST", re.compile(r"^/livekit/webhook$"), livekit_webhook.handler),
     ("GET", re.compile(r"^/openapi\.json$"), api_docs.handler),
 ]

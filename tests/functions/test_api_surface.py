@@ -74,6 +74,12 @@ def test_served_and_committed_openapi_match_the_code() -> None:
         "/export/sessions",
         "/analytics",
         "/livekit/webhook",
+        "/assistants",
+        "/assistants/{assistant_id}",
+        "/assistants/{assistant_id}/restore",
+        "/assistants/{assistant_id}/versions",
+        "/assistants/{assistant_id}/versions/{version}",
+        "/agent/assistants/{assistant_id}/versions/{version}",
     }
 
 

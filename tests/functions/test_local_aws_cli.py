@@ -42,6 +42,7 @@ def test_cli_serves_the_tables_and_stops_on_sigterm() -> None:
             "voicecall-local-session-events",
             "voicecall-local-idempotency",
             "voicecall-local-rate-limits",
+            "voicecall-local-assistants",
         }
         ttl = client.describe_time_to_live(TableName="voicecall-local-sessions")["TimeToLiveDescription"]
         assert ttl["TimeToLiveStatus"] == "ENABLED"

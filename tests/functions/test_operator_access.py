@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from functions import operator_auth
 from functions.api import build_resolver
 from functions.handlers import api_docs
 from functions.operator_auth import operator_access
@@ -27,6 +28,14 @@ OPERATOR_ROUTES = [
     ("GET", "/sessions/call-0123456789ab"),
     ("GET", "/export/sessions"),
     ("GET", "/analytics"),
+    ("GET", "/assistants"),
+    ("POST", "/assistants"),
+    ("GET", "/assistants/asst-0123456789ab"),
+    ("PUT", "/assistants/asst-0123456789ab"),
+    ("DELETE", "/assistants/asst-0123456789ab"),
+    ("POST", "/assistants/asst-0123456789ab/restore"),
+    ("GET", "/assistants/asst-0123456789ab/versions"),
+    ("GET", "/assistants/asst-0123456789ab/versions/1"),
 ]
 
 
@@ -51,8 +60,23 @@ def test_the_definition_names_exactly_the_operator_routes() -> None:
         "GET /sessions/{session_id}": ["sessionsRead"],
         "GET /export/sessions": ["sessionsRead"],
         "GET /analytics": ["analyticsRead"],
+        "GET /assistants": ["assistantsRead"],
+        "POST /assistants": ["assistantsWrite"],
+        "GET /assistants/{assistant_id}": ["assistantsRead"],
+        "PUT /assistants/{assistant_id}": ["assistantsWrite"],
+        "DELETE /assistants/{assistant_id}": ["assistantsWrite"],
+        "POST /assistants/{assistant_id}/restore": ["assistantsWrite"],
+        "GET /assistants/{assistant_id}/versions": ["assistantsRead"],
+        "GET /assistants/{assistant_id}/versions/{version}": ["assistantsRead"],
     }
-    assert [s.name for s in access.scopes.values()] == ["sessions:read", "analytics:read"]
+    assert [s.name for s in access.scopes.values()] == [
+        "sessions:read",
+        "analytics:read",
+        "assistants:read",
+        "assistants:write",
+    ]
+    # The worker's signed route is no operator route: it takes the session-log signature instead.
+    assert operator_auth.route_key_for("GET", ["/agent/assistants/default/versions/1"]) is None
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATOR_ROUTES)
@@ -63,9 +87,12 @@ def test_anonymous_requests_are_401(method: str, path: str) -> None:
 @pytest.mark.parametrize(("method", "path"), OPERATOR_ROUTES)
 def test_the_operator_token_opens_every_operator_route(method: str, path: str, operator: Operator) -> None:
     reply = invoke(method, path, headers=operator.headers())
-    assert reply.status in (200, 404), reply.text  # 404: the session id does not exist, but we got in
+    # 404: the session or assistant does not exist; 422: no body was sent. Either way we got in.
+    assert reply.status in (200, 404, 422), reply.text
     if reply.status == 404:
-        assert reply.json()["error"] == "session_not_found"
+        assert reply.json()["error"] in ("session_not_found", "assistant_not_found")
+    if reply.status == 422:
+        assert method in ("POST", "PUT") and reply.json()["error"] == "validation_error", reply.text
 
 
 def test_a_bare_token_without_the_bearer_word_is_accepted_like_api_gateway(operator: Operator) -> None:

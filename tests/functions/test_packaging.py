@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,27 @@ def test_cfn_lint_passes(packaged: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_package_holds_the_data_files_the_functions_read(packaged: Path) -> None:
+    """Not only Python: the operator access definition and the default assistant are read at run time."""
+    (archive,) = packaged.glob("*.zip")
+    with zipfile.ZipFile(archive) as package:
+        names = set(package.namelist())
+        assert {
+            "functions/operator_access.json",
+            "functions/default_assistant.json",
+            "functions/handlers/assistants.py",
+        } <= names
+        shipped = json.loads(package.read("functions/default_assistant.json"))
+    assert shipped == json.loads((ROOT / "functions" / "default_assistant.json").read_text(encoding="utf-8"))
+    assert not any("__pycache__" in n or n.startswith(("agent_worker/", "web/", "tests/")) for n in names)
+
+
 def test_packaged_tables_create_in_moto(template: dict[str, Any]) -> None:
     local = start_local_aws(port=0)
     try:
         names = create_tables(local.url, stage="ci", template=template)
         assert sorted(names) == [
+            "voicecall-ci-assistants",
             "voicecall-ci-idempotency",
             "voicecall-ci-rate-limits",
             "voicecall-ci-session-events",
@@ -72,13 +89,21 @@ def test_packaged_tables_create_in_moto(template: dict[str, Any]) -> None:
         assert [i["IndexName"] for i in events["GlobalSecondaryIndexes"]] == ["by_kind_day"]
         ttl = client.describe_time_to_live(TableName="voicecall-ci-session-events")["TimeToLiveDescription"]
         assert ttl["AttributeName"] == "expires_at"
+        assistants = client.describe_table(TableName="voicecall-ci-assistants")["Table"]
+        assert [(k["AttributeName"], k["KeyType"]) for k in assistants["KeySchema"]] == [
+            ("assistant_id", "HASH"),
+            ("version", "RANGE"),
+        ]
+        (by_name,) = assistants["GlobalSecondaryIndexes"]
+        assert by_name["IndexName"] == "by_name"
+        assert [k["AttributeName"] for k in by_name["KeySchema"]] == ["listed", "name_key"]
     finally:
         local.stop()
 
 
 def test_functions_run_python312_with_their_own_least_privilege_role(template: dict[str, Any]) -> None:
     functions = _resources(template, "AWS::Lambda::Function")
-    assert len(functions) == 6
+    assert len(functions) == 7
     roles = _resources(template, "AWS::IAM::Role")
     used_roles = set()
     for name, function in functions.items():
@@ -89,7 +114,7 @@ def test_functions_run_python312_with_their_own_least_privilege_role(template: d
         used_roles.add(role)
         env = props["Environment"]["Variables"]
         assert env["SESSIONS_TABLE"] == "voicecall-ci-sessions"
-    assert len(used_roles) == 6
+    assert len(used_roles) == 7
     for role in used_roles:
         for policy in roles[role]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -102,6 +127,10 @@ def test_functions_run_python312_with_their_own_least_privilege_role(template: d
                     assert statement["Resource"] != "*", (role, statement)
     api_docs = json.dumps(roles["ApiDocsIamRoleLambdaExecution"])
     assert "dynamodb" not in api_docs and "ssm" not in api_docs
+    # The worker's signed assistant route needs the session-log secret, and nothing but that from SSM.
+    assistants = json.dumps(roles["AssistantsIamRoleLambdaExecution"])
+    assert "AssistantsTable" in assistants and "session-log-secret" in assistants
+    assert "livekit-api-secret" not in assistants and "access-code" not in assistants
     for role in roles.values():
         assert "cognito" not in json.dumps(role).lower(), "no function administers the operators' pool"
 
@@ -112,6 +141,8 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
     assert stage["RouteSettings"]["POST /token"]["ThrottlingBurstLimit"] > 0
     cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
     assert "X-Signature" in cors["AllowHeaders"]
+    assert "Idempotency-Key" in cors["AllowHeaders"], "POST /assistants from the web app"
+    assert {"PUT", "DELETE"} <= set(cors["AllowMethods"]), "the web app edits and archives assistants"
     assert "X-Next-Cursor" in cors["ExposeHeaders"], "the web app reads the export's next cursor"
     routes = {r["Properties"]["RouteKey"] for r in _resources(template, "AWS::ApiGatewayV2::Route").values()}
     assert routes == {
@@ -123,6 +154,15 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
         "GET /sessions/{session_id}",
         "GET /export/sessions",
         "GET /analytics",
+        "GET /assistants",
+        "POST /assistants",
+        "GET /assistants/{assistant_id}",
+        "PUT /assistants/{assistant_id}",
+        "DELETE /assistants/{assistant_id}",
+        "POST /assistants/{assistant_id}/restore",
+        "GET /assistants/{assistant_id}/versions",
+        "GET /assistants/{assistant_id}/versions/{version}",
+        "GET /agent/assistants/{assistant_id}/versions/{version}",
         "POST /livekit/webhook",
         "GET /openapi.json",
         "$default",
@@ -134,9 +174,15 @@ def test_tables_have_ttl_and_one_item_per_event(template: dict[str, Any]) -> Non
         t["Properties"]["TableName"]: t["Properties"]
         for t in _resources(template, "AWS::DynamoDB::Table").values()
     }
-    for props in tables.values():
-        assert props["TimeToLiveSpecification"]["Enabled"] is True
+    for name, props in tables.items():
         assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        if name == "voicecall-ci-assistants":
+            # Kept: calls name the versions they ran. Point-in-time recovery like the other kept tables.
+            assert "TimeToLiveSpecification" not in props
+            assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+            continue
+        assert props["TimeToLiveSpecification"]["Enabled"] is True
     keys = [k["AttributeName"] for k in tables["voicecall-ci-session-events"]["KeySchema"]]
     assert keys == ["session_id", "event_id"]
 

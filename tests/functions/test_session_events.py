@@ -69,6 +69,32 @@ def test_signed_batch_is_stored_and_summarised(operator: Operator) -> None:
     assert session["errors"][0]["stage"] == "tts"
 
 
+def test_the_summary_after_the_call_is_kept_with_the_session(operator: Operator) -> None:
+    room, now = new_room(), datetime.now(UTC)
+    ended = {"type": "session_ended", "event_id": event_id(), "ts": iso(now), "reason": "caller left"}
+    assert post_events(room, [started(room, now), ended]).status == 200
+    summary = {
+        "summary": "The caller asked about sleep.  Advice was given.",
+        "topic": "Sleep.",
+        "outcome": "resolved",
+    }
+    # after the end (the LLM writes it then), within the grace period
+    reply = post_events(
+        room,
+        [{"type": "call_summary", "event_id": event_id(), "ts": iso(now), **summary, "sentiment": "neutral"}],
+    )
+    assert reply.status == 200, reply.text
+    kept = stored_events(room, operator)["summary"]
+    assert kept == {
+        "summary": "The caller asked about sleep. Advice was given.",
+        "topic": "sleep",
+        "outcome": "resolved",
+        "sentiment": "neutral",
+    }
+    bad = {"type": "call_summary", "event_id": event_id(), "ts": iso(now), **summary, "sentiment": "furious"}
+    assert post_events(room, [bad]).status == 422
+
+
 def test_retried_and_overlapping_batches_store_nothing_twice(operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     first = [transcript(f"line {i}", now, turn=i) for i in range(5)]

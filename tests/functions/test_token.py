@@ -57,10 +57,13 @@ def test_token_has_least_grants_and_dispatches_the_agent() -> None:
     assert claims.room_config.empty_timeout == SETTINGS.room_empty_timeout_s > 0
     (dispatch,) = claims.room_config.agents
     assert dispatch.agent_name == SETTINGS.agent_name
+    assert issued["assistant_id"] == "default" and issued["assistant_version"] >= 1
     assert json.loads(dispatch.metadata) == {
         "language": "zh",
         "persona": "default",
         "caller": issued["identity"],
+        "assistant_id": "default",
+        "assistant_version": issued["assistant_version"],
     }
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", issued["call_key"])
 

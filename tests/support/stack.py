@@ -6,10 +6,11 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from infra.stack import services
 
-__all__ = ["free_port", "running", "services", "stack_settings"]
+__all__ = ["free_port", "log_tails", "running", "services", "stack_settings"]
 from infra.stack.settings import StackSettings
 from infra.stack.supervisor import Service, Supervisor
 from tests.support.model_server import ModelServer
@@ -45,9 +46,14 @@ _UNLIMITED = ("TOKEN_REQUESTS_PER_IP", "CALLS_PER_IP", "REJOINS_PER_IDENTITY")
 
 @contextmanager
 def running(
-    settings: StackSettings, names: list[str], quiet: bool = True, env: dict[str, str] | None = None
+    settings: StackSettings,
+    names: list[str],
+    quiet: bool = True,
+    env: dict[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> Iterator[tuple[dict[str, Service], Supervisor]]:
-    """Start the named services in order (aws, functions, sfu, agent, web); stop them all afterwards."""
+    """Start the named services in order (aws, functions, sfu, agent, web); stop them all afterwards.
+    ``log_dir``: keep each service's whole log there (see ``log_tails``)."""
     makers = {
         "aws": services.local_aws,
         "functions": services.functions,
@@ -57,7 +63,7 @@ def running(
         "agent": services.worker,
         "web": services.web,
     }
-    sup = Supervisor(out=sys.stderr, quiet=quiet, color=False)
+    sup = Supervisor(out=sys.stderr, quiet=quiet, color=False, log_dir=log_dir)
     started: dict[str, Service] = {}
     try:
         for name in names:
@@ -66,6 +72,9 @@ def running(
                 # Every test and benchmark call comes from 127.0.0.1: the per-client abuse limits (tested
                 # on their own in tests/functions) would refuse the suite's own calls.
                 svc.env.update({k: "100000" for k in _UNLIMITED})
+            if name == "agent":
+                # A summary is ~10 s of the shared model server after each call: only where a test asks.
+                svc.env["CALL_SUMMARY"] = "false"
             if env:
                 svc.env.update(env)
             sup.start(svc, settings.startup_timeout_s)
@@ -73,3 +82,13 @@ def running(
         yield started, sup
     finally:
         sup.stop()
+
+
+def log_tails(sup: Supervisor, lines: int = 150) -> list[tuple[str, str]]:
+    """The last lines of each service's kept log, for a failed test's report."""
+    if sup.log_dir is None or not sup.log_dir.is_dir():
+        return []
+    return [
+        (f"{path.stem} log, last {lines} lines", "\n".join(path.read_text("utf-8").splitlines()[-lines:]))
+        for path in sorted(sup.log_dir.glob("*.log"))
+    ]
