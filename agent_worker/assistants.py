@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from agent_worker.files import write_atomically
 from agent_worker.persona import Persona, get_persona, spoken_persona
 from agent_worker.settings import Language, Provider, WorkerSettings
 from functions.models.assistant import Assistant
@@ -75,12 +76,9 @@ class AssistantSource:
             return None
 
     def _write_disk(self, assistant: Assistant) -> None:
-        path = self._file(assistant.assistant_id, assistant.version)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{id(assistant)}.tmp")
-            tmp.write_text(assistant.model_dump_json(), encoding="utf-8")
-            tmp.replace(path)  # readers see the whole file or none
+            path = self._file(assistant.assistant_id, assistant.version)
+            write_atomically(path, assistant.model_dump_json().encode())
         except OSError as exc:
             logger.warning("assistant cache not written (%s): it stays in memory", exc)
 

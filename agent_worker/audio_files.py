@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
 import av
 import numpy as np
+
+from agent_worker.files import write_atomically
 
 SAMPLE_RATE = 48_000
 
@@ -47,9 +50,11 @@ def read_mono_pcm16(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as wf:
+    """Mono 16-bit WAV, written whole then renamed into place (the phrase cache shares its files)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wf:
         wf.setnchannels(1)
         wf.setsampwidth(2)
         wf.setframerate(sample_rate)
         wf.writeframes(samples.astype(np.int16).tobytes())
+    write_atomically(path, buf.getvalue())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, tts
 from livekit.agents.voice import SpeechHandle
 
+from agent_worker.audio_files import write_wav
 from agent_worker.settings import Provider, WorkerSettings
 
 logger = logging.getLogger("voicecall.phrases")
@@ -99,15 +99,7 @@ class PhraseCache:
             logger.debug("phrase not cached: %s", exc)
 
     def _store(self, text: str, samples: np.ndarray, rate: int) -> None:
-        path = self._path(text)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-        with wave.open(str(tmp), "wb") as wf:
-            wf.setnchannels(1)
-            wf.setsampwidth(2)
-            wf.setframerate(rate)
-            wf.writeframes(samples.astype(np.int16).tobytes())
-        tmp.replace(path)  # another process reads the whole file or none
+        write_wav(self._path(text), samples, rate)
         _MEMORY[self._key(text)] = (samples, rate)
 
     async def aclose(self) -> None:

@@ -171,10 +171,7 @@ def update_assistant(assistant_id: AssistantId, update: AssistantUpdate) -> Assi
     security=openapi_security("DELETE /assistants/{assistant_id}"),
 )
 def archive_assistant(assistant_id: AssistantId) -> Assistant:
-    with store_refusals():
-        archived = store.set_archived(assistant_id, True)
-    logger.info("assistant archived", extra={"assistant_id": assistant_id})
-    return archived
+    return _set_archived(assistant_id, True)
 
 
 @router.post(
@@ -184,10 +181,16 @@ def archive_assistant(assistant_id: AssistantId) -> Assistant:
     security=openapi_security("POST /assistants/{assistant_id}/restore"),
 )
 def restore_assistant(assistant_id: AssistantId) -> Assistant:
+    return _set_archived(assistant_id, False)
+
+
+def _set_archived(assistant_id: str, archived: bool) -> Assistant:
     with store_refusals():
-        restored = store.set_archived(assistant_id, False)
-    logger.info("assistant restored", extra={"assistant_id": assistant_id})
-    return restored
+        changed = store.set_archived(assistant_id, archived)
+    logger.info(
+        "assistant archived" if archived else "assistant restored", extra={"assistant_id": assistant_id}
+    )
+    return changed
 
 
 @router.get(

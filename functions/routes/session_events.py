@@ -98,9 +98,7 @@ def post_events(
         elif isinstance(event, SessionEnded) and end is None:
             end = event
         elif isinstance(event, CallSummarized):
-            set_always["summary"] = CallSummaryFields.model_validate(
-                event.model_dump(include=set(CallSummaryFields.model_fields))
-            ).model_dump()
+            set_always["summary"] = event.model_dump(include=set(CallSummaryFields.model_fields))
     if set_always or set_if_absent:
         update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent, only_if="exists")
     if end is not None:

@@ -117,6 +117,18 @@ def test_errors_and_cors_over_http(functions_url: str) -> None:
         assert http.get("/openapi.json").json()["info"]["title"] == "voicecall functions API"
 
 
+def cors_preflight(http: httpx.Client, path: str, method: str, headers: str) -> httpx.Response:
+    """The browser's preflight from the web app's dev origin."""
+    return http.options(
+        path,
+        headers={
+            "Origin": "http://127.0.0.1:5173",
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+
+
 def test_a_caller_owns_their_call_over_http(functions_url: str) -> None:
     """Issue 10 #2 over real HTTP: someone's room id opens nothing without that call's key; the key
     opens only its own call (same identity, no second dispatch) and its transcript, and is no operator
@@ -144,14 +156,7 @@ def test_a_caller_owns_their_call_over_http(functions_url: str) -> None:
         assert other.status_code == 403 and other.json()["error"] == "call_key_invalid"
         assert http.get(f"/calls/{room}/transcript").status_code == 401
         assert http.get(f"/sessions/{room}", headers={"X-Call-Key": victim["call_key"]}).status_code == 401
-        preflight = http.options(
-            f"/calls/{room}/transcript",
-            headers={
-                "Origin": "http://127.0.0.1:5173",
-                "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Headers": "x-call-key",
-            },
-        )
+        preflight = cors_preflight(http, f"/calls/{room}/transcript", "GET", "x-call-key")
         assert preflight.status_code == 204
         assert "x-call-key" in preflight.headers.get("access-control-allow-headers", "").lower()
 
@@ -177,13 +182,8 @@ def test_assistants_over_http(functions_url: str, operator: Operator) -> None:
     }
     auth = operator.headers()
     with httpx.Client(base_url=functions_url, timeout=30) as http:
-        preflight = http.options(
-            "/assistants/asst-0123456789ab",
-            headers={
-                "Origin": "http://127.0.0.1:5173",
-                "Access-Control-Request-Method": "PUT",
-                "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
-            },
+        preflight = cors_preflight(
+            http, "/assistants/asst-0123456789ab", "PUT", "authorization,content-type,idempotency-key"
         )
         assert preflight.status_code == 204
         assert "PUT" in preflight.headers.get("access-control-allow-methods", "").upper()
