@@ -41,6 +41,11 @@ class CallAssistant:
     settings: WorkerSettings
     recording: bool = False
 
+    @property
+    def ran(self) -> str:
+        """As the session log records it: ``<id>@<version>``, or ``built-in``."""
+        return f"{self.assistant_id}@{self.version}" if self.version is not None else "built-in"
+
 
 def assistant_path(assistant_id: str, version: int) -> str:
     return f"/agent/assistants/{assistant_id}/versions/{version}"

@@ -97,17 +97,18 @@ REPLY_LANGUAGE_HINT: dict[Language, str] = {
 # sentences (the generation ends after the third one's full stop, not mid-sentence at the token limit).
 # English: no Han characters or full-width punctuation, and a "." ends a sentence unless a letter or
 # digit follows ("3.5"); Mandarin: the first character is Han, the rest may hold Latin names and digits
-# ("我买了iPhone 15").
+# ("我买了iPhone 15"). No line breaks: a spoken reply has no lists (seen in a test run: without this, the 1.5B
+# model sometimes answered "seven facts" as a bulleted list, one unending "sentence" to the grammar).
 _THREE_SENTENCES = "root ::= first (stop (part (stop (part stop?)?)?)?)?\n"
 REPLY_GRAMMAR: dict[Language, str] = {
     "en": _THREE_SENTENCES
     + "first ::= part\n"
     + 'part ::= (plain | "." [0-9A-Za-z])+\n'
-    + "plain ::= [^.!?\\x00\\u3000-\\u303f\\u4e00-\\u9fff\\uff00-\\uffef]\n"
+    + "plain ::= [^.!?\\x00\\n\\r\\u3000-\\u303f\\u4e00-\\u9fff\\uff00-\\uffef]\n"
     + "stop ::= [.!?]+ [)\"'\\]]*\n",
     "zh": _THREE_SENTENCES
     + "first ::= [\\u4e00-\\u9fff] part?\n"
-    + "part ::= [^。！？!?\\x00]+\n"
+    + "part ::= [^。！？!?\\x00\\n\\r]+\n"
     + "stop ::= [。！？!?]+ [”’」』)）]*\n",
 }
 

@@ -325,16 +325,16 @@ async def entrypoint(ctx: JobContext) -> None:
             language=meta.language,
             providers=settings.providers(),
             participant=meta.caller,
+            assistant_ran=assistant.ran,
         )
     )
     logger.info(
-        "call %s room=%s language=%s caller=%s assistant=%s@%s providers=%s",
+        "call %s room=%s language=%s caller=%s assistant=%s providers=%s",
         "taken over" if takeover else "started",
         session_id,
         meta.language,
         meta.caller,
-        assistant.assistant_id,
-        assistant.version if assistant.version is not None else "built-in",
+        assistant.ran,
         settings.providers(),
     )
     if call_settings.max_call_duration is not None:

@@ -62,11 +62,3 @@ def period_stats(
         errors=len(errors),
         stages=stages,
     )
-
-
-def matches(session: dict[str, Any] | None, lang: str | None, provider: str | None) -> bool:
-    if session is None:
-        return lang is None and provider is None
-    if lang is not None and session.get("language") != lang:
-        return False
-    return provider is None or provider in (session.get("providers") or {}).values()

@@ -156,6 +156,10 @@ class SessionSummary(BaseModel):
     persona: str | None = None
     assistant_id: str | None = Field(default=None, description="The assistant the call was started with.")
     assistant_version: int | None = Field(default=None, description="Its version at the call's start.")
+    assistant_ran: str | None = Field(
+        default=None,
+        description="What the worker ran: `<id>@<version>`, or `built-in` when it could not fetch that one.",
+    )
     summary: CallSummaryFields | None = Field(
         default=None,
         description="Written by the LLM after the call: two sentences, topic, outcome, sentiment.",
@@ -221,6 +225,13 @@ class AnalyticsReport(BaseModel):
     provider: str | None = None
     overall: PeriodStats
     days: list[DayStats]
+    tags: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description=(
+            "Sessions per `assistant`, `topic`, `outcome` and `sentiment` (post-call summary), most "
+            "frequent first; `none`: no assistant recorded or not summarised."
+        ),
+    )
 
 
 class WebhookAck(BaseModel):

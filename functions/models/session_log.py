@@ -17,6 +17,7 @@ MAX_TEXT_CHARS = 4000
 # Event ids are produced by the worker (uuid4 hex or "<session>-<seq>"): keep them key-safe.
 EVENT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+ASSISTANT_RAN_PATTERN = r"^(built-in|(default|asst-[0-9a-f]{12})@[0-9]{1,10})$"
 
 Language = Literal["zh", "en"]
 
@@ -36,6 +37,13 @@ class SessionStarted(_EventBase):
         default_factory=dict, description="stage -> provider, e.g. {'stt': 'local', 'llm': 'openai'}"
     )
     participant: Annotated[str, Field(max_length=128)] | None = None
+    assistant_ran: Annotated[str, Field(pattern=ASSISTANT_RAN_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "What the worker runs: `<assistant id>@<version>`, or `built-in` when the dispatched version "
+            "could not be fetched and the built-in persona took the call."
+        ),
+    )
 
 
 class TranscriptItem(_EventBase):

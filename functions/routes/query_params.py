@@ -1,11 +1,30 @@
-"""Date-range query parameters shared by GET /sessions and GET /analytics."""
+"""Query parameters shared by GET /sessions and GET /analytics: the date range and the session filter."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from functions.errors import ApiError
+from functions.models.assistant import ASSISTANT_ID_PATTERN
+from functions.models.call_summary import MAX_TOPIC_CHARS, Outcome, Sentiment
+from functions.models.session_log import Language
 from functions.settings import get_settings
+
+FromDay = Annotated[date | None, Query(alias="from", description="First day (UTC), YYYY-MM-DD")]
+ToDay = Annotated[date | None, Query(alias="to", description="Last day (UTC), YYYY-MM-DD")]
+LangParam = Annotated[Language | None, Query()]
+ProviderParam = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+AssistantParam = Annotated[
+    str | None, Query(alias="assistant", pattern=ASSISTANT_ID_PATTERN, description="Calls of this assistant")
+]
+TopicParam = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_TOPIC_CHARS, description="Summary topic (any case)")
+]
+OutcomeParam = Annotated[Outcome | None, Query(description="Summary outcome")]
+SentimentParam = Annotated[Sentiment | None, Query(description="Summary sentiment")]
 
 DEFAULT_RANGE_DAYS = 7
 # Far from date.min/max so that day arithmetic never overflows.

@@ -94,6 +94,8 @@ def post_events(
             set_always.update(language=event.language, providers=dict(event.providers))
             if event.participant:
                 set_always["participant"] = event.participant
+            if event.assistant_ran:
+                set_always["assistant_ran"] = event.assistant_ran
             set_if_absent["started_at"] = iso(event.ts)
         elif isinstance(event, SessionEnded) and end is None:
             end = event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -24,7 +25,17 @@ from functions.models.api import (
 )
 from functions.models.session_log import SESSION_ID_PATTERN
 from functions.operator_auth import openapi_security
-from functions.routes.query_params import resolve_range
+from functions.routes.query_params import (
+    AssistantParam,
+    FromDay,
+    LangParam,
+    OutcomeParam,
+    SentimentParam,
+    ToDay,
+    TopicParam,
+    resolve_range,
+)
+from functions.session_filter import SessionFilter
 from functions.store.events import session_events
 from functions.store.sessions import get_session, query_day
 
@@ -45,6 +56,7 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
         "persona": item.get("persona"),
         "assistant_id": item.get("assistant_id"),
         "assistant_version": item.get("assistant_version"),
+        "assistant_ran": item.get("assistant_ran"),
         "summary": item.get("summary"),
         "providers": item.get("providers") or {},
         "participants": sorted(item.get("participants") or []),
@@ -106,10 +118,14 @@ def decode_cursor(cursor: str, start: date, end: date) -> _Cursor:
 
 
 def sessions_page(
-    start: date, end: date, cursor: str | None, limit: int
+    start: date,
+    end: date,
+    cursor: str | None,
+    limit: int,
+    keep: Callable[[dict[str, Any]], bool] = lambda _item: True,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Up to ``limit`` session items created between ``start`` and ``end`` (UTC days), newest first,
-    from ``cursor`` on; and the cursor of the next page (None: this was the last)."""
+    """Up to ``limit`` session items created between ``start`` and ``end`` (UTC days) for which ``keep``
+    holds, newest first, from ``cursor`` on; and the cursor of the next page (None: this was the last)."""
     day, key = end, None
     if cursor:
         parsed = decode_cursor(cursor, start, end)
@@ -117,7 +133,7 @@ def sessions_page(
     items: list[dict[str, Any]] = []
     while day >= start:
         page, last_key = query_day(day.isoformat(), limit=limit - len(items), start_key=key)
-        items.extend(page)
+        items.extend(filter(keep, page))
         if last_key:
             if len(items) >= limit:
                 return items, encode_cursor(day, last_key)
@@ -132,15 +148,24 @@ def sessions_page(
 @router.get(
     "/sessions",
     summary="Sessions created between two days (UTC), newest first, cursor-paginated",
+    description="Filters: language, assistant, and the post-call summary's topic, outcome and sentiment.",
     responses=error_responses(400, 401, 403, 422, 503),
     security=openapi_security("GET /sessions"),
 )
 def list_sessions(
-    from_day: Annotated[date | None, Query(alias="from", description="First day (UTC), YYYY-MM-DD")] = None,
-    to_day: Annotated[date | None, Query(alias="to", description="Last day (UTC), YYYY-MM-DD")] = None,
+    from_day: FromDay = None,
+    to_day: ToDay = None,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    lang: LangParam = None,
+    assistant_id: AssistantParam = None,
+    topic: TopicParam = None,
+    outcome: OutcomeParam = None,
+    sentiment: SentimentParam = None,
 ) -> SessionPage:
     start, end = resolve_range(from_day, to_day)
-    items, next_cursor = sessions_page(start, end, cursor, limit)
+    wanted = SessionFilter(
+        lang=lang, assistant_id=assistant_id, topic=topic, outcome=outcome, sentiment=sentiment
+    )
+    items, next_cursor = sessions_page(start, end, cursor, limit, wanted.matches)
     return SessionPage(items=[SessionSummary(**summary_fields(i)) for i in items], next_cursor=next_cursor)

@@ -80,6 +80,7 @@ async def test_english_then_mandarin_turn_end_to_end(stack: Stack, caller: Calle
     done = stack.wait_session(room, lambda s: s.get("summary") is not None, within=120)
     assert done["summary"]["summary"] and done["summary"]["outcome"] and done["summary"]["topic"]
     assert done["assistant_id"] == "default" and done["assistant_version"] == 1
+    assert done["assistant_ran"] == "default@1", done  # the worker fetched and ran that version
 
 
 async def test_two_rooms_at_once_stay_isolated(stack: Stack) -> None:

@@ -95,6 +95,19 @@ def test_the_summary_after_the_call_is_kept_with_the_session(operator: Operator)
     assert post_events(room, [bad]).status == 422
 
 
+def test_the_session_keeps_what_the_worker_ran(operator: Operator) -> None:
+    room, now = new_room(), datetime.now(UTC)
+    assert stored_events(room, operator)["assistant_ran"] is None  # not started yet
+    fell_back = {**started(room, now), "assistant_ran": "built-in"}
+    assert post_events(room, [fell_back]).status == 200
+    assert stored_events(room, operator)["assistant_ran"] == "built-in"
+    for bad in ("default", "asst-12@3", "built-in@1", "default@x"):
+        reply = post_events(room, [{**started(room, now), "assistant_ran": bad}])
+        assert reply.status == 422, (bad, reply.text)
+    assert post_events(room, [{**started(room, now), "assistant_ran": "default@7"}]).status == 200
+    assert stored_events(room, operator)["assistant_ran"] == "default@7"
+
+
 def test_retried_and_overlapping_batches_store_nothing_twice(operator: Operator) -> None:
     room, now = new_room(), datetime.now(UTC)
     first = [transcript(f"line {i}", now, turn=i) for i in range(5)]

@@ -9,7 +9,7 @@ import pytest
 
 from functions.analytics import percentile
 from functions.store.sessions import create_session
-from tests.functions.helpers import post_events, post_webhook, started, turn, webhook_auth, webhook_body
+from tests.functions.helpers import iso, post_events, post_webhook, started, turn, webhook_auth, webhook_body
 from tests.functions.lambda_events import invoke
 from tests.support.operator import Operator
 
@@ -191,3 +191,80 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([3.0], 95) == 3.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([float(v) for v in range(1, 101)], 95) == 95.0
+
+
+def _summarised_call(language: str, summary: dict[str, str] | None, assistant_id: str | None = None) -> str:
+    """A call started at /token (with the assistant), then ended and summarised by the worker."""
+    body: dict[str, str] = {"name": "a", "language": language}
+    if assistant_id:
+        body["assistant_id"] = assistant_id
+    token = invoke("POST", "/token", body=json.dumps(body))
+    assert token.status == 200, token.text
+    room, now = token.json()["room"], datetime.now(UTC)
+    events = [
+        started(room, now, language=language, llm="local"),
+        {"type": "session_ended", "event_id": f"{room}-end", "ts": iso(now), "duration_s": 0.1},
+    ]
+    if summary:
+        events.append({"type": "call_summary", "event_id": f"{room}-summary", "ts": iso(now), **summary})
+    assert post_events(room, events).status == 200
+    return room
+
+
+def test_sessions_and_analytics_by_assistant_and_summary_tags(fresh_tables: None, operator: Operator) -> None:
+    scope = "openid sessions:read analytics:read assistants:write"
+    made = invoke(
+        "POST",
+        "/assistants",
+        body=json.dumps(
+            {
+                "name": "Bookings",
+                "instructions": {"en": "You take table bookings."},
+                "greeting": {"en": "Bookings, hello."},
+                "languages": ["en"],
+            }
+        ),
+        headers={**operator.headers(scope), "content-type": "application/json"},
+    )
+    assert made.status == 201, made.text
+    bookings = made.json()["assistant_id"]
+    sleep = {"summary": "Sleep.", "topic": "sleep", "outcome": "resolved", "sentiment": "positive"}
+    table = {"summary": "A table.", "topic": "booking", "outcome": "unresolved", "sentiment": "negative"}
+    rooms = {
+        "sleep_zh": _summarised_call("zh", sleep),
+        "sleep_en": _summarised_call("en", {**sleep, "sentiment": "neutral"}),
+        "table": _summarised_call("en", table, bookings),
+        "silent": _summarised_call("en", None, bookings),  # summary off or not written (yet)
+    }
+    auth = operator.headers(scope)
+
+    def listed(**query: str) -> set[str]:
+        reply = invoke("GET", "/sessions", query=query, headers=auth)
+        assert reply.status == 200, reply.text
+        return {item["session_id"] for item in reply.json()["items"]}
+
+    assert listed() == set(rooms.values())
+    assert listed(topic="Sleep") == {rooms["sleep_zh"], rooms["sleep_en"]}  # topics are lower case
+    assert listed(topic="sleep", sentiment="neutral") == {rooms["sleep_en"]}
+    assert listed(outcome="unresolved") == {rooms["table"]}
+    assert listed(assistant=bookings) == {rooms["table"], rooms["silent"]}
+    assert listed(assistant="default", lang="zh") == {rooms["sleep_zh"]}
+    # a small page with a filter still walks to the end of the range: nothing matching is skipped
+    page = invoke("GET", "/sessions", query={"assistant": "default", "limit": "1"}, headers=auth).json()
+    rest = invoke(
+        "GET", "/sessions", query={"assistant": "default", "cursor": page["next_cursor"]}, headers=auth
+    ).json()
+    assert {i["session_id"] for i in page["items"] + rest["items"]} == {rooms["sleep_zh"], rooms["sleep_en"]}
+
+    report = invoke("GET", "/analytics", headers=auth).json()
+    assert report["tags"] == {
+        "assistant": {"default": 2, bookings: 2},
+        "topic": {"sleep": 2, "booking": 1, "none": 1},
+        "outcome": {"resolved": 2, "unresolved": 1, "none": 1},
+        "sentiment": {"positive": 1, "neutral": 1, "negative": 1, "none": 1},
+    }
+    only = invoke("GET", "/analytics", query={"assistant": bookings}, headers=auth).json()
+    assert only["overall"]["sessions"] == 2 and only["tags"]["outcome"] == {"unresolved": 1, "none": 1}
+    for bad in ({"outcome": "great"}, {"sentiment": "x"}, {"assistant": "asst-nothex"}, {"topic": "x" * 41}):
+        assert invoke("GET", "/sessions", query=bad, headers=auth).status == 422, bad
+        assert invoke("GET", "/analytics", query=bad, headers=auth).status == 422, bad

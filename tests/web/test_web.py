@@ -104,8 +104,9 @@ def _local_stack(
 
 
 @pytest.mark.browser
-def test_operator_sign_in_through_local_stack(built: None, tmp_path: Path) -> None:
-    """Code flow + PKCE in Chromium against the real issuer; the functions verify every token."""
+def test_operator_pages_through_local_stack(built: None, tmp_path: Path) -> None:
+    """Code flow + PKCE in Chromium against the real issuer; the functions verify every token. Then the
+    assistant editor against the same functions."""
     from tests.support.operator import SigningKey
 
     key = SigningKey.create(tmp_path)
@@ -123,7 +124,9 @@ def test_operator_sign_in_through_local_stack(built: None, tmp_path: Path) -> No
                 "exp": now - 300,
             }
         )
-        out = _node_tests(["e2e/operator.test.mjs"], 300, env={**env, "STACK_EXPIRED_TOKEN": expired})
+        out = _node_tests(
+            ["e2e/operator.test.mjs", "e2e/assistants.test.mjs"], 400, env={**env, "STACK_EXPIRED_TOKEN": expired}
+        )
     assert "# skipped 0" in out, out[-2000:]
 
 

@@ -101,7 +101,8 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
         const { name, language } = JSON.parse(body);
         const identity = `web-e2e-${randomBytes(4).toString('hex')}`;
         calls.push({ room, language, started_at: new Date().toISOString() });
-        return [200, { url: lkUrl, token: livekitToken(identity, name, room), room, identity }];
+        // an assistant that records its calls: the page must say so
+        return [200, { url: lkUrl, token: livekitToken(identity, name, room), room, identity, recording: true }];
       },
       'GET /sessions': () => [200, {
         items: calls.map((c) => ({ session_id: c.room, status: 'active', created_at: c.started_at, started_at: c.started_at, language: c.language })),
@@ -133,7 +134,9 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
     for (const p of [agent?.proc, sfu?.proc]) if (p && p.exitCode === null) p.kill('SIGTERM');
     await site?.close();
     if (api) await close(api.server);
-    if (agent) console.log(agent.lines.join('').split('\n').filter((l) => l.startsWith('fake-agent')).join('\n'));
+    // Shown by pytest only when a test failed: what the agent and the SFU said.
+    if (agent) console.log(`--- scripted agent ---\n${agent.lines.join('').split('\n').slice(-60).join('\n')}`);
+    if (sfu) console.log(`--- dev SFU ---\n${sfu.lines.join('').split('\n').slice(-60).join('\n')}`);
   });
 
   it('joins, hears the caller, shows both sides, plays the agent and its latency', async () => {
@@ -148,6 +151,7 @@ describe('call page with dev SFU and a scripted agent', { skip: usable ? false :
     assert.match(await page.locator('[data-speaker="agent"] .text').innerText(), /Paris is the capital of France/);
     assert.match(await page.getByTestId('last-latency').innerText(), /Last reply after \d/);
     assert.match(agent.lines.join(''), /heard the caller \(rms/);
+    assert.match(await page.getByTestId('recorded').innerText(), /This call is recorded\./);
   });
 
   it('the session appears on the analytics page', async () => {

@@ -52,22 +52,37 @@ async def speak(source: rtc.AudioSource, pcm: array) -> None:
 
 
 async def wait_for_speech(track: rtc.Track, threshold: float, within_s: float) -> float:
-    """Return the RMS of the first loud 10 ms frame from the caller's track."""
+    """Return the RMS of the first loud 10 ms frame from the caller's track; every 5 s, say how many
+    frames came and how loud (so a failed run shows whether audio arrived at all)."""
     stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
-    deadline = time.monotonic() + within_s
-    try:
+    frames, loudest = 0, 0.0
+
+    async def _heard() -> float:
+        nonlocal frames, loudest
         async for event in stream:
             samples = array("h")
             samples.frombytes(bytes(event.frame.data))
+            frames += 1
             if samples:
                 rms = math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768
+                loudest = max(loudest, rms)
                 if rms > threshold:
                     return rms
+        raise TimeoutError("caller track ended")
+
+    listening = asyncio.ensure_future(_heard())
+    deadline = time.monotonic() + within_s
+    try:
+        while not listening.done():
             if time.monotonic() > deadline:
-                raise TimeoutError("no speech from the caller")
+                raise TimeoutError(f"no speech from the caller ({frames} frames, loudest rms {loudest:.4f})")
+            await asyncio.wait([listening], timeout=5.0)
+            if not listening.done():
+                log(f"listening: {frames} frames so far, loudest rms {loudest:.4f}")
+        return listening.result()
     finally:
+        listening.cancel()
         await stream.aclose()
-    raise TimeoutError("caller track ended")
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ const AnalyticsPage = lazy(() => import('./analytics/AnalyticsPage').then((m) =>
 const SessionDetailPage = lazy(() =>
   import('./analytics/SessionDetailPage').then((m) => ({ default: m.SessionDetailPage })),
 );
+const AssistantsPage = lazy(() => import('./assistants/AssistantsPage').then((m) => ({ default: m.AssistantsPage })));
+const AssistantEditor = lazy(() => import('./assistants/AssistantEditor').then((m) => ({ default: m.AssistantEditor })));
 
 const LANG_KEY = 'voicecall.lang';
 
@@ -122,8 +124,17 @@ export function App({ config, auth, initialAuth }: { config: AppConfig; auth: Op
           <a href={hrefOf({ page: 'call' })} aria-current={route.page === 'call' ? 'page' : undefined}>
             {t('nav.call')}
           </a>
-          <a href={hrefOf({ page: 'analytics' })} aria-current={route.page !== 'call' ? 'page' : undefined}>
+          <a
+            href={hrefOf({ page: 'analytics' })}
+            aria-current={route.page === 'analytics' || route.page === 'session' ? 'page' : undefined}
+          >
             {t('nav.analytics')}
+          </a>
+          <a
+            href={hrefOf({ page: 'assistants' })}
+            aria-current={route.page === 'assistants' || route.page === 'assistant' ? 'page' : undefined}
+          >
+            {t('nav.assistants')}
           </a>
         </nav>
         {operator && (
@@ -158,10 +169,17 @@ export function App({ config, auth, initialAuth }: { config: AppConfig; auth: Op
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {route.page === 'call' && <CallPage api={api} livekitUrl={config.livekitUrl} agentJoinTimeoutMs={config.agentJoinTimeoutMs} />}
+        {route.page === 'call' && (
+          <CallPage
+            api={api}
+            livekitUrl={config.livekitUrl}
+            agentJoinTimeoutMs={config.agentJoinTimeoutMs}
+            assistantId={route.assistant}
+          />
+        )}
         {operatorPage && !operator && (
           <div className="sign-in" data-testid="sign-in-required" data-state={redirecting ? 'redirecting' : 'signed-out'}>
-            <h1>{t('nav.analytics')}</h1>
+            <h1>{t(route.page === 'assistants' || route.page === 'assistant' ? 'nav.assistants' : 'nav.analytics')}</h1>
             {redirecting ? (
               <p className="muted">{t('auth.redirecting')}</p>
             ) : (
@@ -189,6 +207,9 @@ export function App({ config, auth, initialAuth }: { config: AppConfig; auth: Op
           <Suspense fallback={<p className="muted">{t('an.loading')}</p>}>
             {route.page === 'analytics' && <AnalyticsPage api={operatorApi} />}
             {route.page === 'session' && <SessionDetailPage api={operatorApi} id={route.id} />}
+            {route.page === 'assistants' && <AssistantsPage api={operatorApi} />}
+            {/* keyed: another assistant (or a new one) is a new editor, not this one's state */}
+            {route.page === 'assistant' && <AssistantEditor key={route.id ?? 'new'} api={operatorApi} id={route.id} />}
           </Suspense>
         )}
       </main>

@@ -63,12 +63,19 @@ describe('requestToken', () => {
       json(res, 200, { url: 'ws://127.0.0.1:7880', token: 'tok', room: 'call-abc', identity: 'user-1' });
     const api = createApiClient(`${base}/`);
     const grant = await api.requestToken({ name: 'Ann', language: 'zh' });
-    expect(grant).toEqual({ url: 'ws://127.0.0.1:7880', token: 'tok', room: 'call-abc', identity: 'user-1' });
+    expect(grant).toEqual({ url: 'ws://127.0.0.1:7880', token: 'tok', room: 'call-abc', identity: 'user-1', recording: false });
     const last = seen.at(-1)!;
     expect(last.method).toBe('POST');
     expect(last.url).toBe('/token');
     expect(last.contentType).toBe('application/json');
     expect(JSON.parse(last.body)).toEqual({ name: 'Ann', language: 'zh' });
+  });
+
+  it('sends the chosen assistant and reads whether the call is recorded', async () => {
+    handler = (_req, _body, res) => json(res, 200, { url: 'ws://x', token: 't', recording: true });
+    const grant = await createApiClient(base).requestToken({ name: 'A', language: 'en', assistant_id: 'asst-0123456789ab' });
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ name: 'A', language: 'en', assistant_id: 'asst-0123456789ab' });
+    expect(grant.recording).toBe(true);
   });
 
   it('sends the access code only when given', async () => {
@@ -213,6 +220,33 @@ describe('analytics endpoints', () => {
     const err = await rejection(api.getSession('missing'));
     expect(err.kind).toBe('not_found');
     expect(err.serverMessage).toBe('no such session');
+  });
+
+  it('passes the tag filters and reads summaries and tag counts', async () => {
+    handler = (req, _body, res) =>
+      req.url?.startsWith('/analytics')
+        ? json(res, 200, { overall: {}, days: [], tags: { topic: { sleep: 2, none: 1, zero: 0 }, outcome: 'bad' } })
+        : json(res, 200, {
+            items: [
+              {
+                session_id: 'call-1',
+                assistant_id: 'default',
+                assistant_version: 2,
+                summary: { summary: 'Asked about sleep.', topic: 'sleep', outcome: 'resolved', sentiment: 'neutral' },
+              },
+              { session_id: 'call-2', summary: { summary: 'x', topic: 'y', outcome: 'maybe', sentiment: 'neutral' } },
+            ],
+          });
+    const api = createApiClient(base);
+    const page = await api.listSessions({ assistant: 'default', topic: 'sleep', outcome: 'resolved', sentiment: undefined });
+    expect(seen.at(-1)!.url).toBe('/sessions?assistant=default&topic=sleep&outcome=resolved');
+    expect(page.items[0]).toMatchObject({ assistant_id: 'default', assistant_version: 2, summary: { topic: 'sleep' } });
+    expect(page.items[1]!.summary).toBeNull(); // an outcome the API does not define
+    const report = await api.getAnalytics({ sentiment: 'negative' });
+    expect(seen.at(-1)!.url).toBe('/analytics?sentiment=negative');
+    expect(report.tags.topic).toEqual([['sleep', 2], ['none', 1]]);
+    expect(report.tags.outcome).toEqual([]);
+    expect(report.tags.assistant).toEqual([]);
   });
 
   it('passes analytics filters', async () => {
@@ -377,5 +411,85 @@ describe('operator routes', () => {
     const forbidden = await rejection(api.getAnalytics());
     expect([forbidden.kind, forbidden.status]).toEqual(['forbidden', 403]);
     expect(refused).toBe(1);
+  });
+});
+
+describe('assistants', () => {
+  const stored = {
+    assistant_id: 'asst-0123456789ab',
+    version: 3,
+    name: 'Support',
+    archived: false,
+    created_at: '2026-12-01T10:00:00Z',
+    updated_at: '2026-12-02T10:00:00Z',
+    instructions: { en: 'You help.', fr: 'ignored' },
+    greeting: { en: 'Hello.' },
+    languages: ['en', 'fr'],
+    language_mode: 'fixed',
+    voices: {},
+    llm_model: null,
+    temperature: 0.4,
+    idle_timeout_s: null,
+    max_call_s: 600,
+    recording: true,
+  };
+  const api = () => createApiClient(base, fetch, { accessToken: () => 'op' });
+
+  it('creates with an idempotency key and sends only the editable fields of the offered languages', async () => {
+    let headers: IncomingMessage['headers'] = {};
+    handler = (req, _body, res) => {
+      headers = req.headers;
+      json(res, 201, stored);
+    };
+    const a = await api().createAssistant(
+      { ...stored, languages: ['en'], greeting: { en: 'Hello.', zh: '你好' }, voices: { en: '' } } as never,
+      'key-12345678',
+    );
+    const sent = seen.at(-1)!;
+    expect([sent.method, sent.url, sent.authorization, headers['idempotency-key']]).toEqual([
+      'POST',
+      '/assistants',
+      'Bearer op',
+      'key-12345678',
+    ]);
+    expect(JSON.parse(sent.body)).toEqual({
+      name: 'Support',
+      instructions: { en: 'You help.' },
+      greeting: { en: 'Hello.' },
+      languages: ['en'],
+      language_mode: 'fixed',
+      voices: {},
+      llm_model: null,
+      temperature: 0.4,
+      idle_timeout_s: null,
+      max_call_s: 600,
+      recording: true,
+    });
+    expect(a.languages).toEqual(['en']); // 'fr' is not a language this app knows
+    expect(a.instructions).toEqual({ en: 'You help.' });
+  });
+
+  it('updates from a base version, and a stale one is a 409 with the server message', async () => {
+    handler = (_req, _body, res) => json(res, 409, { error: 'version_conflict', detail: 'latest is 4' });
+    const err = await rejection(api().updateAssistant('asst-0123456789ab', stored as never, 3));
+    expect([err.kind, err.status, err.serverMessage]).toEqual(['refused', 409, 'latest is 4']);
+    const sent = seen.at(-1)!;
+    expect([sent.method, sent.url, JSON.parse(sent.body).base_version]).toEqual(['PUT', '/assistants/asst-0123456789ab', 3]);
+  });
+
+  it('lists, reads versions, archives and restores', async () => {
+    handler = (req, _body, res) => {
+      if (req.url === '/assistants?include_archived=true') return json(res, 200, { assistants: [stored, { bad: 1 }] });
+      if (req.url?.endsWith('/versions')) return json(res, 200, { versions: [{ version: 2, name: 'S', updated_at: 'x' }, { version: 'x' }] });
+      return json(res, 200, { ...stored, archived: req.method === 'DELETE' });
+    };
+    expect((await api().listAssistants(true)).map((a) => a.assistant_id)).toEqual(['asst-0123456789ab']);
+    expect(await api().listAssistantVersions('default')).toEqual([{ version: 2, name: 'S', updated_at: 'x' }]);
+    expect((await api().archiveAssistant('asst-0123456789ab')).archived).toBe(true);
+    expect(seen.at(-1)!.method).toBe('DELETE');
+    expect((await api().restoreAssistant('asst-0123456789ab')).archived).toBe(false);
+    expect([seen.at(-1)!.method, seen.at(-1)!.url]).toEqual(['POST', '/assistants/asst-0123456789ab/restore']);
+    await api().getAssistant('asst-0123456789ab', 2);
+    expect(seen.at(-1)!.url).toBe('/assistants/asst-0123456789ab/versions/2');
   });
 });

@@ -33,6 +33,8 @@ export interface TokenRequest {
   name: string;
   language: Language;
   access_code?: string;
+  /** `default` or `asst-<12 hex>`; none = the default assistant. */
+  assistant_id?: string;
 }
 
 export interface TokenResponse {
@@ -42,6 +44,8 @@ export interface TokenResponse {
   identity: string;
   /** The caller's proof of owning this call (first token of a call only): keep it in memory, never in a URL. */
   call_key?: string;
+  /** The assistant records its calls: the caller must be told. */
+  recording: boolean;
 }
 
 /** What a caller may read back about their own call with its call key (GET /calls/{id}/transcript). */
@@ -69,6 +73,33 @@ export interface SessionSummary {
   providers: Record<string, string>;
   participants: string[];
   end_reason: string | null;
+  assistant_id: string | null;
+  assistant_version: number | null;
+  /** What the worker ran: `<id>@<version>`, or `built-in` when it could not fetch that version. */
+  assistant_ran: string | null;
+  /** Written by the LLM after the call (none while it runs, or when summaries are off). */
+  summary: CallSummary | null;
+}
+
+export const OUTCOMES = ['resolved', 'referred', 'unresolved', 'abandoned'] as const;
+export const SENTIMENTS = ['positive', 'neutral', 'negative'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+export type Sentiment = (typeof SENTIMENTS)[number];
+
+export interface CallSummary {
+  summary: string;
+  topic: string;
+  outcome: Outcome;
+  sentiment: Sentiment;
+}
+
+/** Filters of GET /sessions and GET /analytics (besides the date range). */
+export interface SessionFilter {
+  lang?: string;
+  assistant?: string;
+  topic?: string;
+  outcome?: Outcome;
+  sentiment?: Sentiment;
 }
 
 export interface SessionPage {
@@ -132,13 +163,51 @@ export interface AnalyticsReport {
   };
   stages: Partial<Record<LatencyStage, StagePercentiles>>;
   per_day: DayStats[];
+  /** Sessions per assistant and per summary tag, most frequent first ('none': not summarised). */
+  tags: Record<TagKind, [string, number][]>;
 }
 
-export interface AnalyticsQuery {
+export const TAG_KINDS = ['assistant', 'topic', 'outcome', 'sentiment'] as const;
+export type TagKind = (typeof TAG_KINDS)[number];
+
+export interface AnalyticsQuery extends SessionFilter {
   from?: string;
   to?: string;
-  lang?: string;
   provider?: string;
+}
+
+// ---------- assistants ----------
+
+export const ASSISTANT_ID = /^(default|asst-[0-9a-f]{12})$/;
+export type LanguageMode = 'fixed' | 'bilingual';
+
+/** What an operator edits (the body of POST /assistants). */
+export interface AssistantSpec {
+  name: string;
+  instructions: Partial<Record<Language, string>>;
+  greeting: Partial<Record<Language, string>>;
+  languages: Language[];
+  language_mode: LanguageMode;
+  voices: Partial<Record<Language, string>>;
+  llm_model: string | null;
+  temperature: number | null;
+  idle_timeout_s: number | null;
+  max_call_s: number | null;
+  recording: boolean;
+}
+
+export interface Assistant extends AssistantSpec {
+  assistant_id: string;
+  version: number;
+  archived: boolean;
+  created_at: string | null;
+  updated_at: string | null;
+}
+
+export interface AssistantVersionSummary {
+  version: number;
+  updated_at: string | null;
+  name: string;
 }
 
 // ---------- small coercion helpers ----------
@@ -183,6 +252,7 @@ export function normalizeToken(body: unknown): TokenResponse {
     room: str(body.room) ?? '',
     identity: str(body.identity) ?? '',
     ...(callKey ? { call_key: callKey } : {}),
+    recording: body.recording === true,
   };
 }
 
@@ -220,6 +290,78 @@ export function normalizeSessionSummary(v: unknown): SessionSummary | null {
     providers: strRecord(v.providers),
     participants: arr(v.participants).filter((p): p is string => typeof p === 'string'),
     end_reason: str(v.end_reason),
+    assistant_id: str(v.assistant_id),
+    assistant_version: num(v.assistant_version),
+    assistant_ran: str(v.assistant_ran),
+    summary: normalizeCallSummary(v.summary),
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[], v: unknown): T | null {
+  return values.find((x) => x === v) ?? null;
+}
+
+export function normalizeCallSummary(v: unknown): CallSummary | null {
+  if (!isObj(v)) return null;
+  const summary = str(v.summary);
+  const topic = str(v.topic);
+  const outcome = oneOf(OUTCOMES, v.outcome);
+  const sentiment = oneOf(SENTIMENTS, v.sentiment);
+  return summary && topic && outcome && sentiment ? { summary, topic, outcome, sentiment } : null;
+}
+
+function languageRecord(v: unknown): Partial<Record<Language, string>> {
+  const all = strRecord(v);
+  const out: Partial<Record<Language, string>> = {};
+  for (const l of ['zh', 'en'] as const) if (all[l]) out[l] = all[l];
+  return out;
+}
+
+export function normalizeAssistant(v: unknown): Assistant {
+  if (!isObj(v)) throw new ApiError('bad_response');
+  const id = str(v.assistant_id);
+  const version = num(v.version);
+  const name = str(v.name);
+  if (!id || version === null || !name) throw new ApiError('bad_response');
+  return {
+    assistant_id: id,
+    version,
+    name,
+    archived: v.archived === true,
+    created_at: str(v.created_at),
+    updated_at: str(v.updated_at),
+    instructions: languageRecord(v.instructions),
+    greeting: languageRecord(v.greeting),
+    languages: arr(v.languages).filter((l): l is Language => l === 'zh' || l === 'en'),
+    language_mode: v.language_mode === 'fixed' ? 'fixed' : 'bilingual',
+    voices: languageRecord(v.voices),
+    llm_model: str(v.llm_model),
+    temperature: num(v.temperature),
+    idle_timeout_s: num(v.idle_timeout_s),
+    max_call_s: num(v.max_call_s),
+    recording: v.recording === true,
+  };
+}
+
+/** The editable part of an assistant, as POST /assistants and PUT take it. */
+export function specOf(a: AssistantSpec): AssistantSpec {
+  const pick = <T>(rec: Partial<Record<Language, T>>) => {
+    const out: Partial<Record<Language, T>> = {};
+    for (const l of a.languages) if (rec[l] !== undefined && rec[l] !== '') out[l] = rec[l];
+    return out;
+  };
+  return {
+    name: a.name,
+    instructions: pick(a.instructions),
+    greeting: pick(a.greeting),
+    languages: a.languages,
+    language_mode: a.language_mode,
+    voices: pick(a.voices),
+    llm_model: a.llm_model,
+    temperature: a.temperature,
+    idle_timeout_s: a.idle_timeout_s,
+    max_call_s: a.max_call_s,
+    recording: a.recording,
   };
 }
 
@@ -337,7 +479,20 @@ export function normalizeAnalytics(body: unknown): AnalyticsReport {
     },
     stages: normalizeStages(isObj(body.stages) ? body.stages : t.stages),
     per_day,
+    tags: normalizeTags(body.tags),
   };
+}
+
+function normalizeTags(v: unknown): AnalyticsReport['tags'] {
+  const tags = {} as AnalyticsReport['tags'];
+  for (const kind of TAG_KINDS) {
+    const counts = isObj(v) && isObj(v[kind]) ? v[kind] : {};
+    tags[kind] = Object.entries(counts)
+      .map(([tag, n]): [string, number] => [tag, num(n) ?? 0])
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
+  }
+  return tags;
 }
 
 // ---------- transport ----------
@@ -431,9 +586,18 @@ export interface ApiClient {
   requestToken(req: TokenRequest): Promise<TokenResponse>;
   /** The caller's own call, with the call key its first token returned (sent as X-Call-Key, never in the URL). */
   getCallTranscript(sessionId: string, callKey: string): Promise<CallTranscript>;
-  listSessions(q?: { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
+  listSessions(q?: SessionFilter & { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
   getSession(id: string): Promise<SessionDetail>;
   getAnalytics(q?: AnalyticsQuery): Promise<AnalyticsReport>;
+  listAssistants(includeArchived?: boolean): Promise<Assistant[]>;
+  getAssistant(id: string, version?: number): Promise<Assistant>;
+  /** A new assistant; `idempotencyKey` makes a retried create (a lost answer) create it once. */
+  createAssistant(spec: AssistantSpec, idempotencyKey: string): Promise<Assistant>;
+  /** A new version; 409 (`refused`, status 409) when `baseVersion` is no longer the latest. */
+  updateAssistant(id: string, spec: AssistantSpec, baseVersion: number): Promise<Assistant>;
+  archiveAssistant(id: string): Promise<Assistant>;
+  restoreAssistant(id: string): Promise<Assistant>;
+  listAssistantVersions(id: string): Promise<AssistantVersionSummary[]>;
   /** Every page of GET /export/sessions for the range, joined (CSV: one header, on the first page). */
   exportSessions(q: ExportQuery, onPage?: (pages: number) => void): Promise<string>;
 }
@@ -462,16 +626,25 @@ export function createApiClient(
   operator?: OperatorCredentials,
 ): ApiClient {
   const base = apiUrl.replace(/\/+$/, '');
-  // Sessions and analytics are operator data: the token goes only to them, never to /token.
+  // Sessions, analytics and assistants are operator data: the token goes only to them, never to /token.
   const operatorSend = async <T>(
     url: string,
     read: (res: Response) => Promise<T>,
     timeoutMs?: number,
+    init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<T> => {
     const token = operator?.accessToken() ?? null;
-    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+    const headers: Record<string, string> = { ...init.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     try {
-      const res = await send(fetchImpl, url, { method: 'GET', headers }, operatorErrorFromResponse, timeoutMs);
+      const res = await send(
+        fetchImpl,
+        url,
+        { method: init.method ?? 'GET', headers, body },
+        operatorErrorFromResponse,
+        timeoutMs,
+      );
       try {
         return await read(res);
       } catch {
@@ -483,10 +656,21 @@ export function createApiClient(
     }
   };
   const operatorGet = (url: string): Promise<unknown> => operatorSend(url, (res) => res.json() as Promise<unknown>);
+  const operatorWrite = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Assistant> =>
+    normalizeAssistant(
+      await operatorSend(`${base}${path}`, (res) => res.json() as Promise<unknown>, undefined, { method, body, headers }),
+    );
+  const assistantPath = (id: string) => `/assistants/${encodeURIComponent(id)}`;
   return {
     async requestToken(req) {
       const body: TokenRequest = { name: req.name, language: req.language };
       if (req.access_code) body.access_code = req.access_code;
+      if (req.assistant_id) body.assistant_id = req.assistant_id;
       const json = await request(
         fetchImpl,
         `${base}/token`,
@@ -504,15 +688,47 @@ export function createApiClient(
       return normalizeCallTranscript(json);
     },
     async listSessions(q = {}) {
-      const url = withQuery(base, '/sessions', { from: q.from, to: q.to, cursor: q.cursor ?? undefined });
+      const { cursor, ...rest } = q;
+      const url = withQuery(base, '/sessions', { ...rest, cursor: cursor ?? undefined });
       return normalizeSessionPage(await operatorGet(url));
     },
     async getSession(id) {
       return normalizeSessionDetail(await operatorGet(`${base}/sessions/${encodeURIComponent(id)}`));
     },
     async getAnalytics(q = {}) {
-      const url = withQuery(base, '/analytics', { from: q.from, to: q.to, lang: q.lang, provider: q.provider });
+      const url = withQuery(base, '/analytics', { ...q });
       return normalizeAnalytics(await operatorGet(url));
+    },
+    async listAssistants(includeArchived = false) {
+      const url = withQuery(base, '/assistants', { include_archived: includeArchived ? 'true' : undefined });
+      const body = await operatorGet(url);
+      if (!isObj(body)) throw new ApiError('bad_response');
+      // An item this client cannot read is left out, not the whole list.
+      return arr(body.assistants).flatMap((v) => {
+        try {
+          return [normalizeAssistant(v)];
+        } catch {
+          return [];
+        }
+      });
+    },
+    async getAssistant(id, version) {
+      const path = version === undefined ? assistantPath(id) : `${assistantPath(id)}/versions/${version}`;
+      return normalizeAssistant(await operatorGet(`${base}${path}`));
+    },
+    createAssistant: (spec, idempotencyKey) =>
+      operatorWrite('POST', '/assistants', specOf(spec), { 'Idempotency-Key': idempotencyKey }),
+    updateAssistant: (id, spec, baseVersion) =>
+      operatorWrite('PUT', assistantPath(id), { ...specOf(spec), base_version: baseVersion }),
+    archiveAssistant: (id) => operatorWrite('DELETE', assistantPath(id)),
+    restoreAssistant: (id) => operatorWrite('POST', `${assistantPath(id)}/restore`),
+    async listAssistantVersions(id) {
+      const body = await operatorGet(`${base}${assistantPath(id)}/versions`);
+      if (!isObj(body)) throw new ApiError('bad_response');
+      return arr(body.versions)
+        .filter(isObj)
+        .map((v) => ({ version: num(v.version) ?? 0, updated_at: str(v.updated_at), name: str(v.name) ?? '' }))
+        .filter((v) => v.version > 0);
     },
     async exportSessions(q, onPage) {
       const parts: string[] = [];

@@ -43,6 +43,12 @@ describe('small helpers', () => {
     expect(parseRoute('')).toEqual({ page: 'call' });
     expect(parseRoute('#/analytics')).toEqual({ page: 'analytics' });
     expect(parseRoute(hrefOf({ page: 'session', id: 'call-1 2' }))).toEqual({ page: 'session', id: 'call-1 2' });
+    expect(parseRoute('#/assistants')).toEqual({ page: 'assistants' });
+    expect(parseRoute(hrefOf({ page: 'assistant', id: null }))).toEqual({ page: 'assistant', id: null });
+    expect(parseRoute('#/assistants/asst-0123456789ab')).toEqual({ page: 'assistant', id: 'asst-0123456789ab' });
+    expect(parseRoute('#/assistants/../x')).toEqual({ page: 'assistants' });
+    expect(parseRoute(hrefOf({ page: 'call', assistant: 'default' }))).toEqual({ page: 'call', assistant: 'default' });
+    expect(parseRoute('#/?assistant=javascript:alert(1)')).toEqual({ page: 'call' });
   });
   it('maps failures to messages', () => {
     expect(problemFrom(micErrorFrom(new DOMException('x', 'NotAllowedError'))).key).toBe('error.micDenied');

@@ -1,5 +1,18 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
-import { ApiError, type AnalyticsQuery, type AnalyticsReport, type ApiClient, type SessionPage } from '../api';
+import {
+  ApiError,
+  OUTCOMES,
+  SENTIMENTS,
+  TAG_KINDS,
+  type AnalyticsQuery,
+  type AnalyticsReport,
+  type ApiClient,
+  type CallSummary,
+  type Outcome,
+  type Sentiment,
+  type SessionPage,
+  type TagKind,
+} from '../api';
 import { formatDateTime, formatDuration } from '../format';
 import { localeOf, useI18n, type MessageKey } from '../i18n';
 import { hrefOf } from '../route';
@@ -36,7 +49,9 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
   useEffect(() => {
     let live = true;
     setPage({ status: 'loading' });
-    api.listSessions({ from: query.from, to: query.to, cursor }).then(
+    // The list takes the same filters as the report, but not the provider (a report-only filter).
+    const { provider: _provider, ...filter } = query;
+    api.listSessions({ ...filter, cursor }).then(
       (data) => {
         if (!live) return;
         setPage({ status: 'ok', data });
@@ -51,7 +66,7 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
     return () => {
       live = false;
     };
-  }, [api, query.from, query.to, cursor, pageIndex]);
+  }, [api, query, cursor, pageIndex]);
 
   const apply = useCallback(
     (e: FormEvent) => {
@@ -105,6 +120,48 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
           placeholder={t('an.all')}
           onChange={(e) => setDraft({ ...draft, provider: e.target.value || undefined })}
         />
+        <label htmlFor={`${id}-assistant`}>{t('an.assistant')}</label>
+        <input
+          id={`${id}-assistant`}
+          value={draft.assistant ?? ''}
+          placeholder={t('an.all')}
+          pattern="default|asst-[0-9a-f]{12}"
+          onChange={(e) => setDraft({ ...draft, assistant: e.target.value.trim() || undefined })}
+        />
+        <label htmlFor={`${id}-topic`}>{t('an.topic')}</label>
+        <input
+          id={`${id}-topic`}
+          value={draft.topic ?? ''}
+          placeholder={t('an.all')}
+          maxLength={40}
+          onChange={(e) => setDraft({ ...draft, topic: e.target.value.trim() || undefined })}
+        />
+        <label htmlFor={`${id}-outcome`}>{t('an.outcome')}</label>
+        <select
+          id={`${id}-outcome`}
+          value={draft.outcome ?? ''}
+          onChange={(e) => setDraft({ ...draft, outcome: OUTCOMES.find((o) => o === e.target.value) })}
+        >
+          <option value="">{t('an.all')}</option>
+          {OUTCOMES.map((o) => (
+            <option key={o} value={o}>
+              {t(`an.outcome.${o}`)}
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-sentiment`}>{t('an.sentiment')}</label>
+        <select
+          id={`${id}-sentiment`}
+          value={draft.sentiment ?? ''}
+          onChange={(e) => setDraft({ ...draft, sentiment: SENTIMENTS.find((o) => o === e.target.value) })}
+        >
+          <option value="">{t('an.all')}</option>
+          {SENTIMENTS.map((o) => (
+            <option key={o} value={o}>
+              {t(`an.sentiment.${o}`)}
+            </option>
+          ))}
+        </select>
         <button type="submit" className="primary">
           {t('an.apply')}
         </button>
@@ -134,6 +191,14 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
               <PerDayChart days={report.data.per_day} />
             </section>
           </div>
+          <section aria-labelledby={`${id}-tags`}>
+            <h2 id={`${id}-tags`}>{t('an.tags')}</h2>
+            <div className="tags" data-testid="tag-counts">
+              {TAG_KINDS.map((kind) => (
+                <TagTable key={kind} kind={kind} counts={report.data.tags[kind]} />
+              ))}
+            </div>
+          </section>
         </>
       )}
 
@@ -157,6 +222,8 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
                     <th scope="col">{t('an.language')}</th>
                     {showTurns && <th scope="col">{t('an.turns')}</th>}
                     <th scope="col">{t('an.duration')}</th>
+                    <th scope="col">{t('an.assistant')}</th>
+                    <th scope="col">{t('an.summary')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -170,6 +237,11 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
                       <td>{s.language ?? '—'}</td>
                       {showTurns && <td>{s.turns ?? '—'}</td>}
                       <td>{formatDuration(s.duration_s)}</td>
+                      <td>
+                        {s.assistant_id ?? '—'}
+                        {s.assistant_version !== null && ` v${s.assistant_version}`}
+                      </td>
+                      <td className="summary-cell">{s.summary ? <SummaryTags summary={s.summary} /> : '—'}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -191,6 +263,57 @@ export function AnalyticsPage({ api }: { api: ApiClient }) {
         </nav>
       </section>
     </div>
+  );
+}
+
+export function tagLabel(t: ReturnType<typeof useI18n>['t'], kind: TagKind, tag: string): string {
+  if (tag === 'none') return t('an.tagNone');
+  if (kind === 'outcome' && OUTCOMES.includes(tag as Outcome)) return t(`an.outcome.${tag as Outcome}`);
+  if (kind === 'sentiment' && SENTIMENTS.includes(tag as Sentiment)) return t(`an.sentiment.${tag as Sentiment}`);
+  return tag;
+}
+
+/** The post-call summary in a list row: its tags, with the two sentences on hover and for screen readers. */
+export function SummaryTags({ summary }: { summary: CallSummary }) {
+  const { t } = useI18n();
+  return (
+    <span title={summary.summary} data-outcome={summary.outcome}>
+      <span className="tag">{summary.topic}</span>
+      <span className="tag">{tagLabel(t, 'outcome', summary.outcome)}</span>
+      <span className="tag">{tagLabel(t, 'sentiment', summary.sentiment)}</span>
+      <span className="sr-only">{summary.summary}</span>
+    </span>
+  );
+}
+
+function TagTable({ kind, counts }: { kind: TagKind; counts: [string, number][] }) {
+  const { t } = useI18n();
+  const heading = { assistant: 'an.assistant', topic: 'an.topic', outcome: 'an.outcome', sentiment: 'an.sentiment' } as const;
+  return (
+    <table className="sessions" data-tag-kind={kind}>
+      <thead>
+        <tr>
+          <th scope="col">{t(heading[kind])}</th>
+          <th scope="col">{t('an.sessions')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {counts.length === 0 ? (
+          <tr>
+            <td colSpan={2} className="muted">
+              {t('an.noData')}
+            </td>
+          </tr>
+        ) : (
+          counts.map(([tag, n]) => (
+            <tr key={tag} data-tag={tag}>
+              <td>{tagLabel(t, kind, tag)}</td>
+              <td>{n}</td>
+            </tr>
+          ))
+        )}
+      </tbody>
+    </table>
   );
 }
 

@@ -3,7 +3,7 @@ import { LATENCY_STAGES, type ApiClient, type SessionDetail } from '../api';
 import { formatDateTime, formatDuration, formatLatency } from '../format';
 import { localeOf, useI18n, type MessageKey } from '../i18n';
 import { hrefOf } from '../route';
-import { LoadError } from './AnalyticsPage';
+import { LoadError, SummaryTags } from './AnalyticsPage';
 
 export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
   const { t, lang } = useI18n();
@@ -72,7 +72,29 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
                 </dd>
               </div>
             )}
+            {state.data.assistant_id && (
+              <div className="stat">
+                <dt>{t('an.assistant')}</dt>
+                <dd className="small">
+                  <a href={hrefOf({ page: 'assistant', id: state.data.assistant_id })}>{state.data.assistant_id}</a>
+                  {state.data.assistant_version !== null && ` v${state.data.assistant_version}`}
+                  {state.data.assistant_ran === 'built-in' && (
+                    <span className="muted" data-testid="assistant-fallback">
+                      {' '}
+                      ({t('an.assistantFallback')})
+                    </span>
+                  )}
+                </dd>
+              </div>
+            )}
           </dl>
+          {state.data.summary && (
+            <section aria-labelledby="detail-summary" data-testid="session-summary">
+              <h2 id="detail-summary">{t('an.summary')}</h2>
+              <p>{state.data.summary.summary}</p>
+              <SummaryTags summary={state.data.summary} />
+            </section>
+          )}
 
           <section aria-labelledby="detail-turns">
             <h2 id="detail-turns">{t('an.turnLatency')}</h2>

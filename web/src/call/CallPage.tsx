@@ -37,10 +37,13 @@ export function CallPage({
   api,
   livekitUrl,
   agentJoinTimeoutMs,
+  assistantId,
 }: {
   api: ApiClient;
   livekitUrl: string;
   agentJoinTimeoutMs: number;
+  /** From the page link (#/?assistant=…); none = the default assistant. */
+  assistantId?: string;
 }) {
   const { t, lang } = useI18n();
   const [phase, setPhase] = useState<Phase>('form');
@@ -54,6 +57,7 @@ export function CallPage({
   // What the functions say about the call in the room metadata (the agent reconnecting, or gone and why).
   const [callState, setCallState] = useState<CallState | null>(null);
   const [callLanguage, setCallLanguage] = useState<Language>(lang);
+  const [recorded, setRecorded] = useState(false);
   const hangingUp = useRef(false);
   const roomRef = useRef<Room | null>(null);
 
@@ -81,6 +85,7 @@ export function CallPage({
           name: values.name,
           language: values.language,
           access_code: values.accessCode || undefined,
+          assistant_id: assistantId,
         });
         if (!isConfiguredLiveKit({ livekitUrl }, grant.url)) throw new ForeignServerError(grant.url);
         next = new Room({ adaptiveStream: true, dynacast: true });
@@ -101,6 +106,7 @@ export function CallPage({
         roomRef.current = next;
         setRoomName(grant.room || next.name);
         setCallKey(grant.call_key ?? null);
+        setRecorded(grant.recording);
         setRoom(next);
         setNeedsCode(false);
         setPhase('in-call');
@@ -116,7 +122,7 @@ export function CallPage({
         setPhase('form');
       }
     },
-    [api, livekitUrl],
+    [api, livekitUrl, assistantId],
   );
 
   const hangUp = useCallback(() => {
@@ -136,6 +142,7 @@ export function CallPage({
           callLanguage={callLanguage}
           agentJoinTimeoutMs={agentJoinTimeoutMs}
           callState={callState}
+          recorded={recorded}
           onHangUp={hangUp}
         />
       </RoomContext.Provider>

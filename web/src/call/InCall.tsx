@@ -28,6 +28,8 @@ export function InCall(props: {
   agentJoinTimeoutMs: number;
   /** From the room metadata (CallPage): the agent reconnecting, or gone and why. */
   callState: CallState | null;
+  /** The assistant records its calls (the token answer says so). */
+  recorded?: boolean;
   onHangUp: () => void;
 }) {
   const { t } = useI18n();
@@ -103,6 +105,11 @@ export function InCall(props: {
       {reconnecting && (
         <div className="banner warn" role="status" data-testid="reconnecting">
           {t('call.reconnecting')}
+        </div>
+      )}
+      {props.recorded && (
+        <div className="banner recorded" role="status" data-testid="recorded">
+          ● {t('call.recorded')}
         </div>
       )}
       {props.callState?.agent === 'left' && <AgentLeftNote state={props.callState} />}
