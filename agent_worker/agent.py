@@ -28,6 +28,7 @@ class VoiceAgent(Agent):
         greet: bool,
         prefill: bool = False,
         reply_grammar: bool = False,
+        seed: int | None = None,
         opening: str | None = None,
         phrases: PhraseCache | None = None,
     ) -> None:
@@ -35,8 +36,10 @@ class VoiceAgent(Agent):
         for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
         for the caller's words, not for ~150 tokens of instructions. ``reply_grammar``: send each
         request a grammar holding the reply to the script of the caller's language (llama.cpp servers
-        only: OpenAI refuses unknown fields). ``opening``: what to say first instead of the persona's
-        greeting (a call taken over after its agent was lost goes on). ``phrases``: where fixed phrases
+        only: OpenAI refuses unknown fields). ``seed``: the sampling seed of every reply (OpenAI's
+        ``seed``; llama.cpp takes it too), for reproducible tests and benchmarks. ``opening``: what to
+        say first instead of the persona's greeting (a call taken over after its agent was lost goes
+        on). ``phrases``: where fixed phrases
         (the greeting) are replayed from instead of synthesised."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
@@ -47,6 +50,7 @@ class VoiceAgent(Agent):
         self.phrases = phrases
         self._prefill = prefill
         self._reply_grammar = reply_grammar
+        self._seed = seed
         self._background: set[asyncio.Task[None]] = set()
         self._warming: asyncio.Task[None] | None = None
 
@@ -94,18 +98,23 @@ class VoiceAgent(Agent):
     ) -> AsyncIterable[Any]:
         ctx = self._for_llm(chat_ctx)
         model = self.session.llm
-        if not self._reply_grammar or not isinstance(model, llm.LLM):
+        extra: dict[str, Any] = {}
+        if self._reply_grammar:
+            # the grammar for the language of the caller's last message
+            extra["extra_body"] = {"grammar": REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]}
+        if self._seed is not None:
+            extra["seed"] = self._seed
+        if not extra or not isinstance(model, llm.LLM):
             async for chunk in Agent.default.llm_node(self, ctx, tools, model_settings):
                 yield chunk
             return
-        # Agent.default.llm_node, plus the grammar for the language of the caller's last message
-        grammar = REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]
+        # Agent.default.llm_node, with the extra request fields
         async with model.chat(
             chat_ctx=ctx,
             tools=tools,
             tool_choice=model_settings.tool_choice,
             conn_options=self.session.conn_options.llm_conn_options,
-            extra_kwargs={"extra_body": {"grammar": grammar}},
+            extra_kwargs=extra,
         ) as stream:
             async for chunk in stream:
                 yield chunk

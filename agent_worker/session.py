@@ -92,6 +92,7 @@ def build_agent(
         # only where a prompt cache makes it pay: a cloud LLM would bill the extra request
         prefill=settings.llm_prefill and settings.llm_provider is Provider.LOCAL,
         reply_grammar=settings.llm_reply_grammar and settings.llm_provider is Provider.LOCAL,
+        seed=settings.llm_seed,
     )
 
 

@@ -72,6 +72,9 @@ class WorkerSettings(BaseSettings):
     memory_turns: int = Field(10, ge=1, le=200, description="user+agent turns kept in the LLM context")
     max_reply_tokens: int = Field(120, ge=16, le=2048)
     llm_temperature: float = Field(0.6, ge=0.0, le=2.0)
+    llm_seed: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="fixed sampling seed (reproducible tests); unset in production"
+    )
     llm_prefill: bool = Field(
         True, description="local LLM: read the instructions into the server's prompt cache at call start"
     )

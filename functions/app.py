@@ -22,6 +22,7 @@ from functions.routes import (
     session_events,
     sessions,
     token,
+    voice_preview,
 )
 from functions.signed_routes import verify_signature
 
@@ -35,6 +36,7 @@ ROUTERS = (
     calls.router,
     analytics.router,
     assistants.router,
+    voice_preview.router,
     livekit_webhook.router,
     openapi_doc.router,
 )

@@ -80,6 +80,12 @@ def session_log_secret() -> str:
     return session_log_secrets()[0]
 
 
+def preview_tts_api_key() -> str:
+    return _checked(
+        "PREVIEW_TTS_API_KEY", _secret("preview-tts-api-key", get_settings().preview_tts_api_key), key=True
+    )
+
+
 def access_code() -> str:
     """Empty means /token is open (a public demo): a choice, not a secret gone missing."""
     return _secret("access-code", get_settings().access_code)

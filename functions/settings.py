@@ -81,6 +81,15 @@ class FunctionsSettings(BaseSettings):
     operator_scope_prefix: str = ""
     operator_jwks_ttl_s: int = Field(default=600, ge=30, le=86_400)
 
+    # The assistant editor's voice preview (POST /voice-preview) speaks through an OpenAI-compatible
+    # speech endpoint: OpenAI, the local model server, a speaches server. Empty URL = no preview (501).
+    preview_tts_url: str = ""
+    preview_tts_model: str = "tts-1"
+    preview_tts_voice: str = Field(default="alloy", description="when the assistant names no voice")
+    # Secret: SSM "<prefix>/preview-tts-api-key" when SECRETS_SSM_PREFIX is set.
+    preview_tts_api_key: str = ""
+    preview_tts_timeout_s: float = Field(default=20.0, gt=0, le=60)
+
     @property
     def all_endpoints_local(self) -> bool:
         """True only on a developer's machine: LiveKit on loopback and AWS an emulator on loopback. Real

@@ -41,6 +41,8 @@ class Behaviour:
     # Audio quieter than this RMS (16-bit scale) is transcribed as "", as a real recogniser hears
     # nothing in silence; 0 transcribes everything.
     silent_below_rms: float = 0.0
+    # Set: speech in any other voice is refused with 400, as OpenAI refuses a voice it does not have.
+    voices: list[str] | None = None
 
 
 @dataclass
@@ -52,6 +54,10 @@ class Stats:
     last_audio_seconds: float = 0.0
     last_audio_rms: float = 0.0
     last_chat_messages: list[dict[str, Any]] = field(default_factory=list)
+    # The last chat request's other fields (model, temperature, seed, …)
+    last_chat_options: dict[str, Any] = field(default_factory=dict)
+    # The last speech request: its JSON body and whether it carried a bearer key (never the key itself).
+    last_speech: dict[str, Any] = field(default_factory=dict)
 
 
 def reply_for(messages: list[dict[str, Any]]) -> str:
@@ -124,6 +130,7 @@ class FakeOpenAI:
         body = await request.json()
         messages = body.get("messages", [])
         self.stats.last_chat_messages = messages
+        self.stats.last_chat_options = {k: v for k, v in body.items() if k != "messages"}
         text = self.behaviour.reply_text if self.behaviour.reply_text is not None else reply_for(messages)
         model = body.get("model", "fake-llm")
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
@@ -218,6 +225,12 @@ class FakeOpenAI:
         if (failed := self._failing("tts")) is not None:
             return failed
         body = await request.json()
+        bearer = request.headers.get("Authorization", "").startswith("Bearer ")
+        self.stats.last_speech = {**body, "bearer": bearer}
+        voice = body.get("voice")
+        if self.behaviour.voices is not None and voice not in self.behaviour.voices:
+            error = {"message": f"voice {voice!r} is not available", "type": "invalid_request_error"}
+            return web.json_response({"error": error}, status=400)
         text = str(body.get("input", ""))
         fmt = body.get("response_format", "mp3")
         await asyncio.sleep(self.behaviour.tts_delay_ms / 1000)

@@ -56,6 +56,16 @@ def local_aws(s: StackSettings) -> Service:
 
 def functions(s: StackSettings) -> Service:
     osls = ROOT / "node_modules" / ".bin" / "osls"
+    env = base_env(s)
+    # The assistant editor's voice preview speaks through the local model server.
+    env.update(
+        {
+            "PREVIEW_TTS_URL": s.model_server_url,
+            "PREVIEW_TTS_API_KEY": s.model_server_key,
+            "PREVIEW_TTS_MODEL": "local-tts",  # the model server's TTS_MODEL_ID
+            "PREVIEW_TTS_VOICE": "auto",
+        }
+    )
     return Service(
         "functions",
         [
@@ -73,7 +83,7 @@ def functions(s: StackSettings) -> Service:
             "--lambdaPort",
             str(s.functions_port + 2),
         ],
-        base_env(s),
+        env,
         ROOT,
         health_url=f"{s.functions_url}/openapi.json",
     )

@@ -62,6 +62,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     text: str
+    content: bytes = b""  # the body as sent (a binary body's text is not meaningful)
 
     def json(self) -> Any:
         return json.loads(self.text)
@@ -123,7 +124,7 @@ def invoke(method: str, path: str, **kwargs: Any) -> Reply:
     event = http_event(method, path, **kwargs)
     result = route(method, path)(event, FakeContext())
     body = result.get("body") or ""
-    if result.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode()
+    content = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-    return Reply(status=result["statusCode"], headers=headers, text=body)
+    text = content.decode("utf-8", "replace")
+    return Reply(status=result["statusCode"], headers=headers, text=text, content=content)

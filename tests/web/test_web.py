@@ -104,14 +104,14 @@ def _local_stack(
 
 
 @pytest.mark.browser
-def test_operator_pages_through_local_stack(built: None, tmp_path: Path) -> None:
+def test_operator_pages_through_local_stack(built: None, tmp_path: Path, model_server: ModelServer) -> None:
     """Code flow + PKCE in Chromium against the real issuer; the functions verify every token. Then the
-    assistant editor against the same functions."""
+    assistant editor against the same functions (its voice preview spoken by the session's model server)."""
     from tests.support.operator import SigningKey
 
     key = SigningKey.create(tmp_path)
     names = ("aws", "oidc", "functions", "web")
-    with _local_stack({"LOCAL_OIDC_JWKS_FILE": str(key.jwks_file)}, names) as env:
+    with _local_stack({"LOCAL_OIDC_JWKS_FILE": str(key.jwks_file)}, names, model_server) as env:
         now = int(time.time())
         expired = key.mint(
             {

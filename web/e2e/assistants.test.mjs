@@ -66,6 +66,25 @@ describe('assistant editor through the local stack', { skip: WEB ? false : 'STAC
     const preview = page.getByTestId('assistant-preview');
     assert.match(await preview.locator('[data-preview-lang="zh"]').innerText(), /你好，这里是订位台。/);
     assert.match(await preview.locator('[data-preview-lang="en"]').innerText(), /You take restaurant table bookings\./);
+    // The greeting in the chosen voice, synthesised by the model server and played by the page.
+    const played = await page.evaluate(() => {
+      window.__played = [];
+      const real = HTMLMediaElement.prototype.play;
+      HTMLMediaElement.prototype.play = function () {
+        this.addEventListener('loadedmetadata', () => window.__played.push(this.duration), { once: true });
+        return real.call(this);
+      };
+      return true;
+    });
+    assert.ok(played);
+    for (const lang of ['zh', 'en']) {
+      const voice = page.getByTestId(`voice-preview-${lang}`);
+      await voice.getByRole('button').click();
+      await page.waitForFunction((n) => window.__played.length >= n, lang === 'zh' ? 1 : 2, { timeout: 60_000 });
+      assert.equal(await voice.locator('.problem').count(), 0, `no error for ${lang}`);
+    }
+    const durations = await page.evaluate(() => window.__played);
+    assert.ok(durations.every((d) => d > 0.5 && d < 20), `spoken greetings last ${durations}`);
     await page.getByRole('button', { name: 'Save' }).click();
     await page.waitForURL(/#\/assistants\/asst-[0-9a-f]{12}$/, { timeout: 20_000 });
     id = page.url().split('/').at(-1);

@@ -477,6 +477,21 @@ describe('assistants', () => {
     expect([sent.method, sent.url, JSON.parse(sent.body).base_version]).toEqual(['PUT', '/assistants/asst-0123456789ab', 3]);
   });
 
+  it('fetches a voice preview as a WAV blob, and refuses an answer that is not base64', async () => {
+    handler = (_req, _body, res) => json(res, 200, { audio: Buffer.from('RIFF-audio').toString('base64'), format: 'wav' });
+    const blob = await api().previewVoice('Hello.', 'en', 'alloy');
+    expect([blob.type, await blob.text()]).toEqual(['audio/wav', 'RIFF-audio']);
+    const sent = seen.at(-1)!;
+    expect([sent.method, sent.url, sent.authorization]).toEqual(['POST', '/voice-preview', 'Bearer op']);
+    expect(JSON.parse(sent.body)).toEqual({ text: 'Hello.', language: 'en', voice: 'alloy' });
+    await api().previewVoice('你好', 'zh');
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ text: '你好', language: 'zh' });
+    handler = (_req, _body, res) => json(res, 200, { audio: '%%%not base64' });
+    await expect(api().previewVoice('Hello.', 'en')).rejects.toMatchObject({ kind: 'bad_response' });
+    handler = (_req, _body, res) => json(res, 501, { error: 'voice_preview_off', detail: 'voice preview is not configured' });
+    await expect(api().previewVoice('Hello.', 'en')).rejects.toMatchObject({ status: 501, serverMessage: 'voice preview is not configured' });
+  });
+
   it('lists, reads versions, archives and restores', async () => {
     handler = (req, _body, res) => {
       if (req.url === '/assistants?include_archived=true') return json(res, 200, { assistants: [stored, { bad: 1 }] });

@@ -598,6 +598,8 @@ export interface ApiClient {
   archiveAssistant(id: string): Promise<Assistant>;
   restoreAssistant(id: string): Promise<Assistant>;
   listAssistantVersions(id: string): Promise<AssistantVersionSummary[]>;
+  /** The text spoken by the voice (none: the preview's default), as a WAV blob. */
+  previewVoice(text: string, language: Language, voice?: string): Promise<Blob>;
   /** Every page of GET /export/sessions for the range, joined (CSV: one header, on the first page). */
   exportSessions(q: ExportQuery, onPage?: (pages: number) => void): Promise<string>;
 }
@@ -722,6 +724,24 @@ export function createApiClient(
       operatorWrite('PUT', assistantPath(id), { ...specOf(spec), base_version: baseVersion }),
     archiveAssistant: (id) => operatorWrite('DELETE', assistantPath(id)),
     restoreAssistant: (id) => operatorWrite('POST', `${assistantPath(id)}/restore`),
+    async previewVoice(text, language, voice) {
+      const body = await operatorSend(
+        `${base}/voice-preview`,
+        (res) => res.json() as Promise<unknown>,
+        // speech takes a moment on a CPU model server
+        EXPORT_PAGE_TIMEOUT_MS,
+        { method: 'POST', body: { text, language, ...(voice ? { voice } : {}) } },
+      );
+      const audio = isObj(body) ? str(body.audio) : null;
+      if (!audio) throw new ApiError('bad_response');
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = Uint8Array.from(atob(audio), (c) => c.charCodeAt(0));
+      } catch {
+        throw new ApiError('bad_response');
+      }
+      return new Blob([bytes], { type: 'audio/wav' });
+    },
     async listAssistantVersions(id) {
       const body = await operatorGet(`${base}${assistantPath(id)}/versions`);
       if (!isObj(body)) throw new ApiError('bad_response');

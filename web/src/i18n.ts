@@ -210,6 +210,8 @@ const en = {
   'as.noLanguage': 'Choose at least one language.',
   'as.archivedNote': 'This assistant is archived: new calls refuse it until it is restored.',
   'as.saveFailed': 'Could not save.',
+  'as.playGreeting': 'Hear the greeting in this voice',
+  'as.voiceLoading': 'Synthesising…',
 };
 
 export type MessageKey = keyof typeof en;
@@ -420,6 +422,8 @@ const zh: Record<MessageKey, string> = {
   'as.noLanguage': '请至少选择一种语言。',
   'as.archivedNote': '此助手已归档：恢复之前，新的通话会拒绝使用它。',
   'as.saveFailed': '无法保存。',
+  'as.playGreeting': '用这个声音听开场白',
+  'as.voiceLoading': '正在合成…',
 };
 
 export const messages: Record<Language, Record<MessageKey, string>> = { en, zh };

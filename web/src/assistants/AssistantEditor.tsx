@@ -23,6 +23,37 @@ const EMPTY: AssistantSpec = {
   recording: false,
 };
 
+type Playing = { status: 'idle' } | { status: 'loading' } | { status: 'playing' } | { status: 'error'; error: unknown };
+
+/** Plays the greeting in the chosen voice, through the API's voice preview. */
+function VoicePreview({ api, text, language, voice }: { api: ApiClient; text: string; language: Language; voice?: string }) {
+  const { t } = useI18n();
+  const [playing, setPlaying] = useState<Playing>({ status: 'idle' });
+  const play = async () => {
+    setPlaying({ status: 'loading' });
+    try {
+      const url = URL.createObjectURL(await api.previewVoice(text.trim(), language, voice?.trim() || undefined));
+      const audio = new Audio(url);
+      audio.onended = () => {
+        URL.revokeObjectURL(url);
+        setPlaying({ status: 'idle' });
+      };
+      await audio.play();
+      setPlaying({ status: 'playing' });
+    } catch (err) {
+      setPlaying({ status: 'error', error: err });
+    }
+  };
+  return (
+    <div className="voice-preview" data-testid={`voice-preview-${language}`} data-state={playing.status}>
+      <button type="button" className="chip" disabled={!text.trim() || playing.status === 'loading' || playing.status === 'playing'} onClick={() => void play()}>
+        ▶ {playing.status === 'loading' ? t('as.voiceLoading') : t('as.playGreeting')}
+      </button>
+      {playing.status === 'error' && <LoadError error={playing.error} />}
+    </div>
+  );
+}
+
 type Saved = { status: 'idle' } | { status: 'saving' } | { status: 'saved'; version: number } | { status: 'error'; error: unknown };
 
 const numberOrNull = (v: string): number | null => (v.trim() === '' || !Number.isFinite(Number(v)) ? null : Number(v));
@@ -234,6 +265,7 @@ export function AssistantEditor({ api, id }: { api: ApiClient; id: string | null
               <p className="line agent">
                 <span className="text">{draft.greeting[l] || '…'}</span>
               </p>
+              <VoicePreview api={api} text={draft.greeting[l] ?? ''} language={l} voice={draft.voices[l]} />
               <p className="small muted">{t('as.previewRole')}</p>
               <blockquote className="instructions">{draft.instructions[l] || '…'}</blockquote>
             </div>
