@@ -29,12 +29,14 @@ from typing import Any, Literal
 import httpx
 from aiohttp import web
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, JobRequest
+from livekit.agents import AgentServer, AgentSession, JobContext, JobExecutorType, JobProcess, JobRequest
 from livekit.agents.utils import http_server
 from livekit.agents.voice.events import CloseEvent, CloseReason, UserStateChangedEvent
 from livekit.agents.voice.room_io import RoomOptions
 
 from agent_worker.assistants import call_assistant
+from agent_worker.call_recording import record_option
+from agent_worker.call_recording import upload as upload_recording
 from agent_worker.call_summary import summarise
 from agent_worker.providers import build_llm, build_vad
 from agent_worker.session import new_call
@@ -315,7 +317,9 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(on_shutdown)
     # For on_session_end, which livekit-agents runs before the shutdown callbacks.
-    ctx.proc.userdata[_call_key(ctx)] = CallRecord(call_settings, meta.language, tracker, log)
+    ctx.proc.userdata[_call_key(ctx)] = CallRecord(
+        call_settings, meta.language, tracker, log, session, recorded=assistant.recording
+    )
     await ctx.connect()
     log.record(
         SessionStarted(
@@ -343,7 +347,9 @@ async def entrypoint(ctx: JobContext) -> None:
         )
     # Only the caller /token named is heard and answered (no one else can be in the room anyway).
     options = RoomOptions(participant_identity=meta.caller) if meta.caller else RoomOptions()
-    await session.start(agent=agent, room=ctx.room, room_options=options)
+    await session.start(
+        agent=agent, room=ctx.room, room_options=options, record=record_option(assistant.recording)
+    )
 
 
 @dataclass(frozen=True)
@@ -354,6 +360,8 @@ class CallRecord:
     language: Language
     tracker: TurnTracker
     log: SessionLog
+    session: AgentSession
+    recorded: bool = False
 
 
 def _call_key(ctx: JobContext) -> str:
@@ -361,9 +369,19 @@ def _call_key(ctx: JobContext) -> str:
 
 
 async def on_session_end(ctx: JobContext) -> None:
-    """After the call: its summary and tags, into the session log (before SessionEnded is sent)."""
+    """After the call (the session is closed, its recording written): the recording to S3, the summary
+    and tags into the session log (before SessionEnded is sent)."""
     call: CallRecord | None = ctx.proc.userdata.pop(_call_key(ctx), None)
-    if call is None or not call.settings.call_summary or not call.settings.functions_api_url:
+    if call is None:
+        return
+    if call.recorded:
+        report = ctx.make_session_report(call.session)
+        stored = await upload_recording(
+            call.settings, ctx.room.name, report.audio_recording_path, report.audio_recording_started_at
+        )
+        if stored is not None:
+            call.log.record(stored)
+    if not call.settings.call_summary or not call.settings.functions_api_url:
         return  # no summary wanted, or nowhere to keep it
     # Its own LLM client: a summary is longer than a reply, and wants no creativity.
     summary_settings = call.settings.model_copy(update={"max_reply_tokens": 300, "llm_temperature": 0.2})
@@ -466,7 +484,7 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         load_threshold=settings.load_threshold,
         host=settings.worker_http_host,
         port=settings.worker_http_port,
-        session_end_timeout=settings.call_summary_timeout + 5.0,
+        session_end_timeout=settings.recording_upload_timeout + settings.call_summary_timeout + 5.0,
     )
     server.rtc_session(
         entrypoint, agent_name=settings.agent_name, on_request=on_request, on_session_end=on_session_end

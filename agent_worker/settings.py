@@ -171,6 +171,10 @@ class WorkerSettings(BaseSettings):
     assistant_fetch_timeout: float = Field(3.0, gt=0, le=9.0)
     assistant_cache_dir: Path = Path("var/assistant-cache")
 
+    # Calls of an assistant that records them (agent_worker/call_recording.py): the Ogg/Opus file is
+    # uploaded after the call within this time.
+    recording_upload_timeout: float = Field(30.0, gt=0, le=600)
+
     # ---- Call limits and ownership (docs/security.md, "A caller owns their call") ----
     # A silent caller (both sides listening: livekit-agents' user_away_timeout) or a call past its
     # maximum length gets a short goodbye in the call's language, then the call ends for everyone; the

@@ -145,9 +145,9 @@ def in_memory_aws() -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
-    from infra.local_aws import dynamodb_resources, resolved_resources
+    from infra.local_aws import local_resources, resolved_resources
 
-    template = dynamodb_resources(resolved_resources("local", REGION))
+    template = local_resources(resolved_resources("local", REGION))
     saved = os.environ.pop("AWS_ENDPOINT_URL", None)
     _base_env()
     try:
@@ -174,18 +174,18 @@ def fresh_tables(aws_url: str) -> None:
     transaction, so its cost grows with the table; every measured run starts from empty tables."""
     import boto3
 
-    from infra.local_aws import create_tables
+    from infra.local_aws import create_resources
 
     client = boto3.client("dynamodb", endpoint_url=aws_url, region_name=REGION)
     for name in client.list_tables()["TableNames"]:
         client.delete_table(TableName=name)
-    create_tables(aws_url, stage="local", region=REGION)
+    create_resources(aws_url, stage="local", region=REGION)
     _reset_function_caches()
 
 
 @contextlib.contextmanager
 def moto_server(log_path: Path) -> Iterator[str]:
-    """``python -m infra.local_aws`` (start_local_aws + create_tables) in its own process, as the local
+    """``python -m infra.local_aws`` (start_local_aws + create_resources) in its own process, as the local
     stack runs it: moto's work and memory stay out of the process whose handler is timed."""
     _base_env()
     port = _free_port()

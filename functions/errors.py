@@ -56,7 +56,6 @@ def error_responses(*statuses: int, success: int = 200) -> dict[int, OpenAPIResp
         422: "Validation error",
         429: "Too many requests from this client: wait Retry-After seconds",
         500: "Server misconfigured or unexpected error (JSON, no internals)",
-        501: "Not configured on this deployment",
         502: "A service this route relies on failed or could not be reached",
         503: "Operator sign-in unavailable (issuer not configured or unreachable)",
     }

@@ -47,6 +47,9 @@ class FunctionsSettings(BaseSettings):
     # Assistants defined by operators, every version kept (functions/store/assistants.py).
     assistants_table: str = "voicecall-local-assistants"
     data_retention_days: int = Field(default=90, ge=1, le=3650)
+    # Call recordings (functions/store/recordings.py): the bucket, and how long a presigned URL lasts.
+    recordings_bucket: str = "voicecall-local-recordings"
+    recording_url_ttl_s: int = Field(default=900, ge=60, le=43_200)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # JSON deeper than this is refused (400) before anything parses it; our bodies nest 4 levels at most.
@@ -82,7 +85,7 @@ class FunctionsSettings(BaseSettings):
     operator_jwks_ttl_s: int = Field(default=600, ge=30, le=86_400)
 
     # The assistant editor's voice preview (POST /voice-preview) speaks through an OpenAI-compatible
-    # speech endpoint: OpenAI, the local model server, a speaches server. Empty URL = no preview (501).
+    # speech endpoint: OpenAI, the local model server, a speaches server. Empty URL = no preview (404).
     preview_tts_url: str = ""
     preview_tts_model: str = "tts-1"
     preview_tts_voice: str = Field(default="alloy", description="when the assistant names no voice")

@@ -21,6 +21,8 @@ from functions.settings import get_settings
 SIGNED_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"^/sessions/[^/]+/events/*$")),
     ("POST", re.compile(r"^/sessions/[^/]+/claim/*$")),
+    # Where the call's recording goes (a presigned S3 PUT).
+    ("POST", re.compile(r"^/sessions/[^/]+/recording/*$")),
     # The assistant version a call was dispatched with: the worker reads it before the greeting.
     ("GET", re.compile(r"^/agent/assistants/[^/]+/versions/[^/]+/*$")),
 )

@@ -113,6 +113,28 @@ class EventsAccepted(BaseModel):
     duplicates: int
 
 
+class RecordingUploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecordingUpload(BaseModel):
+    upload_url: str = Field(description="A presigned S3 PUT for the Ogg/Opus file.")
+    headers: dict[str, str] = Field(description="Send these with the PUT (the content type is signed).")
+    expires_in: int = Field(description="Seconds the URL stays valid.")
+
+
+class RecordingInfo(BaseModel):
+    started_at: datetime = Field(description="When the recording's first sample was captured (UTC).")
+    duration_s: float
+    bytes: int
+
+
+class RecordingLink(RecordingInfo):
+    url: str = Field(description="A presigned S3 GET of the Ogg/Opus file (caller left, agent right).")
+    expires_in: int
+    content_type: str = "audio/ogg"
+
+
 class TranscriptEntry(BaseModel):
     event_id: str
     ts: datetime
@@ -156,6 +178,9 @@ class SessionSummary(BaseModel):
     persona: str | None = None
     assistant_id: str | None = Field(default=None, description="The assistant the call was started with.")
     assistant_version: int | None = Field(default=None, description="Its version at the call's start.")
+    recording: RecordingInfo | None = Field(
+        default=None, description="The call's recording, once the worker uploaded it (GET …/recording)."
+    )
     assistant_ran: str | None = Field(
         default=None,
         description="What the worker ran: `<id>@<version>`, or `built-in` when it could not fetch that one.",

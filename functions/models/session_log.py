@@ -81,6 +81,15 @@ class CallSummarized(_EventBase, CallSummaryFields):
     type: Literal["call_summary"] = "call_summary"
 
 
+class RecordingStored(_EventBase):
+    """The call's recording was uploaded (to the URL of POST /sessions/{id}/recording)."""
+
+    type: Literal["recording_stored"] = "recording_stored"
+    started_at: datetime = Field(description="When the recording's first sample was captured (UTC).")
+    duration_s: Annotated[float, Field(ge=0, le=86_400)]
+    bytes: Annotated[int, Field(ge=1, le=2**40)]
+
+
 class ErrorEvent(_EventBase):
     type: Literal["error"] = "error"
     stage: Annotated[str, Field(max_length=32)]
@@ -89,7 +98,13 @@ class ErrorEvent(_EventBase):
 
 
 SessionEvent = Annotated[
-    SessionStarted | TranscriptItem | TurnMetrics | SessionEnded | CallSummarized | ErrorEvent,
+    SessionStarted
+    | TranscriptItem
+    | TurnMetrics
+    | SessionEnded
+    | CallSummarized
+    | RecordingStored
+    | ErrorEvent,
     Field(discriminator="type"),
 ]
 

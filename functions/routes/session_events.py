@@ -19,18 +19,26 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from functions.errors import ApiError, error_responses
-from functions.models.api import AgentClaim, AgentClaimed, EventsAccepted
+from functions.models.api import (
+    AgentClaim,
+    AgentClaimed,
+    EventsAccepted,
+    RecordingUpload,
+    RecordingUploadRequest,
+)
 from functions.models.call_summary import CallSummaryFields
 from functions.models.session_log import (
     SESSION_ID_PATTERN,
     CallSummarized,
     EventBatch,
+    RecordingStored,
     SessionEnded,
     SessionStarted,
 )
 from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from functions.observability import logger, metrics
 from functions.settings import get_settings
+from functions.store import recordings
 from functions.store.events import store_events
 from functions.store.sessions import ClaimRefused, claim_session, get_session, record_end, update_session
 from functions.store.tables import iso, parse_iso
@@ -85,6 +93,13 @@ def post_events(
             raise ApiError(422, "room_mismatch", "session_started.room must equal the session id in the path")
     now = datetime.now(UTC)
     row = _open_for_events(session_id, now)
+    uploaded: int | None = None
+    if any(isinstance(e, RecordingStored) for e in batch.events):
+        if not row.get("recording"):
+            raise ApiError(409, "not_recorded", "this call's assistant does not record calls")
+        uploaded = recordings.stored_size(session_id)
+        if uploaded is None:  # before anything is stored: the worker's retry (after its PUT) succeeds
+            raise ApiError(409, "recording_missing", "no recording was uploaded for this call")
     stored, duplicates = store_events(session_id, list(batch.events), now)
     set_always: dict[str, Any] = {}
     set_if_absent: dict[str, Any] = {}
@@ -101,6 +116,12 @@ def post_events(
             end = event
         elif isinstance(event, CallSummarized):
             set_always["summary"] = event.model_dump(include=set(CallSummaryFields.model_fields))
+        elif isinstance(event, RecordingStored):
+            set_always["recording_stored"] = {
+                "started_at": iso(event.started_at),
+                "duration_s": event.duration_s,
+                "bytes": uploaded,  # what S3 holds, not what the worker says
+            }
     if set_always or set_if_absent:
         update_session(session_id, now, set_always=set_always, set_if_absent=set_if_absent, only_if="exists")
     if end is not None:
@@ -159,4 +180,28 @@ def post_claim(
         job_id=claim.job_id,
         caller_identity=str(caller) if caller else None,
         takeover=takeover,
+    )
+
+
+@router.post(
+    "/sessions/<session_id>/recording",
+    summary="Where the worker uploads the call's recording (signed; presigned S3 PUT, Ogg/Opus)",
+    description=(
+        "For a call whose assistant records calls (409 `not_recorded` otherwise), while the call may "
+        "still take events. The worker PUTs the file to `upload_url` with the given headers, then sends "
+        "a `recording_stored` event. Signed like the session log; the body is `{}`."
+    ),
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
+)
+def post_recording_upload(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], body: RecordingUploadRequest
+) -> RecordingUpload:
+    row = _open_for_events(session_id, datetime.now(UTC))
+    if not row.get("recording"):
+        raise ApiError(409, "not_recorded", "this call's assistant does not record calls")
+    metrics.add_metric(name="RecordingUploads", unit="Count", value=1)
+    return RecordingUpload(
+        upload_url=recordings.upload_url(session_id),
+        headers={"Content-Type": recordings.CONTENT_TYPE},
+        expires_in=get_settings().recording_url_ttl_s,
     )

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from functions.analytics import session_duration
 from functions.errors import ApiError, error_responses
 from functions.models.api import (
+    RecordingInfo,
+    RecordingLink,
     SessionDetail,
     SessionError,
     SessionPage,
@@ -36,6 +38,8 @@ from functions.routes.query_params import (
     resolve_range,
 )
 from functions.session_filter import SessionFilter
+from functions.settings import get_settings
+from functions.store import recordings
 from functions.store.events import session_events
 from functions.store.sessions import get_session, query_day
 
@@ -57,6 +61,7 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
         "assistant_id": item.get("assistant_id"),
         "assistant_version": item.get("assistant_version"),
         "assistant_ran": item.get("assistant_ran"),
+        "recording": item.get("recording_stored"),
         "summary": item.get("summary"),
         "providers": item.get("providers") or {},
         "participants": sorted(item.get("participants") or []),
@@ -90,6 +95,29 @@ def get_one(session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_leng
             detail.errors.append(SessionError.model_validate(event))
     detail.turns.sort(key=lambda t: t.turn)
     return detail
+
+
+@router.get(
+    "/sessions/<session_id>/recording",
+    summary="A short-lived link to the session's recording (Ogg/Opus; caller left, agent right)",
+    responses=error_responses(401, 403, 404, 422, 503),
+    security=openapi_security("GET /sessions/{session_id}/recording"),
+)
+def get_recording(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)],
+) -> RecordingLink:
+    item = get_session(session_id)
+    if item is None:
+        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+    stored = item.get("recording_stored")
+    if not stored:
+        detail = "this call was not recorded, or its recording is not uploaded yet"
+        raise ApiError(404, "no_recording", detail)
+    return RecordingLink(
+        **RecordingInfo.model_validate(stored).model_dump(),
+        url=recordings.download_url(session_id),
+        expires_in=get_settings().recording_url_ttl_s,
+    )
 
 
 class _Cursor(BaseModel):

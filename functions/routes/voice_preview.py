@@ -86,13 +86,14 @@ def _upstream_message(exc: urllib.error.HTTPError) -> str:
 @router.post(
     "/voice-preview",
     summary="Speak a greeting with a voice (WAV, base64), for the assistant editor",
-    responses=error_responses(401, 403, 422, 501, 502, 503),
+    responses=error_responses(401, 403, 404, 422, 502, 503),
     security=openapi_security("POST /voice-preview"),
 )
 def voice_preview(body: VoicePreviewRequest) -> VoicePreview:
     settings = get_settings()
     if not settings.preview_tts_url:
-        raise ApiError(501, "voice_preview_off", "voice preview is not configured (PREVIEW_TTS_URL)")
+        # a feature this deployment does not have: not found here (no 5xx for a choice)
+        raise ApiError(404, "voice_preview_off", "voice preview is not configured (PREVIEW_TTS_URL)")
     voice = body.voice or settings.preview_tts_voice
     audio = _speech(body.text, voice)
     metrics.add_metric(name="VoicePreviews", unit="Count", value=1)

@@ -6,12 +6,12 @@ so serverless.yml stays the one definition.
 """
 
 from infra.local_aws.server import LocalAws, start_local_aws
-from infra.local_aws.tables import create_tables, dynamodb_resources, packaged_template, resolved_resources
+from infra.local_aws.tables import create_resources, local_resources, packaged_template, resolved_resources
 
 __all__ = [
     "LocalAws",
-    "create_tables",
-    "dynamodb_resources",
+    "create_resources",
+    "local_resources",
     "packaged_template",
     "resolved_resources",
     "start_local_aws",

@@ -9,7 +9,7 @@ import threading
 
 from infra.local_aws.server import start_local_aws
 from infra.local_aws.settings import LocalAwsSettings
-from infra.local_aws.tables import create_tables
+from infra.local_aws.tables import create_resources
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     local = start_local_aws(port=args.port, host=args.host)
     try:
-        names = create_tables(local.url, stage=args.stage, region=args.region)
+        names = create_resources(local.url, stage=args.stage, region=args.region)
     except Exception:
         local.stop()
         raise

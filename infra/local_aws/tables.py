@@ -76,36 +76,53 @@ def resolved_resources(
     return resources
 
 
-def dynamodb_resources(template: dict[str, Any]) -> dict[str, Any]:
-    """A template with only the DynamoDB tables (moto cannot create Lambdas without their S3 code)."""
-    tables = {
+LOCAL_TYPES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
+
+
+def local_resources(template: dict[str, Any]) -> dict[str, Any]:
+    """A template with only the DynamoDB tables and S3 buckets (moto cannot create Lambdas without their
+    S3 code)."""
+    kept = {
         name: resource
         for name, resource in template.get("Resources", {}).items()
-        if resource.get("Type") == "AWS::DynamoDB::Table"
+        if resource.get("Type") in LOCAL_TYPES
+        # the framework's own deployment bucket (in a packaged template) is named by CloudFormation
+        and (resource["Type"] != "AWS::S3::Bucket" or "BucketName" in resource.get("Properties", {}))
     }
-    if not tables:
+    if not any(r["Type"] == "AWS::DynamoDB::Table" for r in kept.values()):
         raise ValueError("no AWS::DynamoDB::Table in the template")
-    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": tables}
+    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": kept}
 
 
-def create_tables(
+def create_resources(
     endpoint_url: str,
     stage: str = "local",
     region: str = "us-east-1",
     template: dict[str, Any] | None = None,
     timeout_s: float = 30,
 ) -> list[str]:
-    """Create (or keep, if already there) the tables; returns their names."""
+    """Create (or keep, if already there) the tables and buckets; returns the tables' names."""
     ensure_dummy_credentials(region)
-    tables_template = dynamodb_resources(template or resolved_resources(stage, region))
-    names = [r["Properties"]["TableName"] for r in tables_template["Resources"].values()]
+    local_template = local_resources(template or resolved_resources(stage, region))
+    resources = local_template["Resources"].values()
+    names = [r["Properties"]["TableName"] for r in resources if r["Type"] == "AWS::DynamoDB::Table"]
+    buckets = [r["Properties"]["BucketName"] for r in resources if r["Type"] == "AWS::S3::Bucket"]
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
     existing = set(dynamodb.list_tables()["TableNames"])
-    if set(names) <= existing:
+    existing_buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if set(names) <= existing and set(buckets) <= existing_buckets:
         return names
     cfn = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name=region)
-    stack = f"{names[0].rsplit('-', 1)[0]}-tables-{int(time.time() * 1000)}"
-    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(tables_template))
+    stack = f"{names[0].rsplit('-', 1)[0]}-local-{int(time.time() * 1000)}"
+    # only what is missing (a test may have dropped the tables and kept the bucket)
+    missing = {
+        key: r
+        for key, r in local_template["Resources"].items()
+        if r["Properties"].get("TableName", r["Properties"].get("BucketName"))
+        not in existing | existing_buckets
+    }
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps({**local_template, "Resources": missing}))
     deadline = time.monotonic() + timeout_s
     while True:
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
@@ -115,10 +132,33 @@ def create_tables(
             raise RuntimeError(f"stack {stack}: {status}")
         time.sleep(0.1)
     waiter = dynamodb.get_waiter("table_exists")
-    for resource in tables_template["Resources"].values():
+    for resource in missing.values():
+        if resource["Type"] == "AWS::S3::Bucket":
+            _apply_lifecycle(s3, resource["Properties"])
+            continue
         props = resource["Properties"]
         waiter.wait(TableName=props["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 10})
         ttl = props.get("TimeToLiveSpecification")
         if ttl:  # moto's CloudFormation ignores this property; apply it like AWS would
             dynamodb.update_time_to_live(TableName=props["TableName"], TimeToLiveSpecification=ttl)
     return names
+
+
+def _apply_lifecycle(s3: Any, props: dict[str, Any]) -> None:
+    """moto's CloudFormation ignores a bucket's LifecycleConfiguration: apply it like AWS would."""
+    rules = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if not rules:
+        return
+    converted = []
+    for rule in rules:
+        out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"]}
+        out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+        if "ExpirationInDays" in rule:
+            out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+            out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+        converted.append(out)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=props["BucketName"], LifecycleConfiguration={"Rules": converted}
+    )

@@ -169,7 +169,8 @@ def worker(s: StackSettings) -> Service:
 
 def web(s: StackSettings) -> Service:
     env = base_env(s)
-    env.update({"WEB_HOST": s.host, "WEB_PORT": str(s.web_port)})
+    # recordings play from the local S3 (presigned GETs): the page's CSP lets its origin in media-src
+    env.update({"WEB_HOST": s.host, "WEB_PORT": str(s.web_port), "RECORDINGS_ORIGIN": s.aws_url})
     return Service(
         "web", ["node", str(ROOT / "web" / "scripts" / "serve.mjs")], env, ROOT, health_url=f"{s.web_url}/"
     )

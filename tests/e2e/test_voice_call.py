@@ -4,9 +4,12 @@ both ways, the session log and webhooks, and the failure cases a deployment meet
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from pathlib import Path
 
+import av
+import httpx
 import numpy as np
 import pytest
 from livekit import rtc
@@ -173,3 +176,55 @@ async def test_sfu_restart_lets_the_worker_register_again(stack: Stack) -> None:
     finally:
         await c.leave()
     assert time.monotonic() - t0 < 240
+
+
+def _recorded_assistant(stack: Stack) -> str:
+    spec = {
+        "name": "Recorded line",
+        "instructions": {"en": "You are a helpful assistant on a recorded line."},
+        "greeting": {"en": "Hello, this call is recorded."},
+        "languages": ["en"],
+        "recording": True,
+    }
+    headers = stack.operator.headers("openid assistants:write")
+    made = httpx.post(f"{stack.settings.functions_url}/assistants", json=spec, headers=headers, timeout=10)
+    assert made.status_code == 201, made.text
+    return str(made.json()["assistant_id"])
+
+
+def _played_back(stack: Stack, room: str) -> bytes:
+    """What an operator's player fetches: the presigned link, then the file from S3."""
+    api = stack.settings.functions_url
+    link = httpx.get(f"{api}/sessions/{room}/recording", headers=stack.operator.headers(), timeout=10)
+    assert link.status_code == 200, link.text
+    audio = httpx.get(link.json()["url"], timeout=30)
+    assert audio.status_code == 200, audio.text
+    return audio.content
+
+
+async def test_a_recorded_call_reaches_s3_with_both_voices(
+    stack: Stack, caller: Caller, tmp_path: Path
+) -> None:
+    """An assistant that records: the worker records the call (caller left, agent right), uploads it
+    through the API's presigned PUT to the local S3, and an operator plays it back."""
+    assistant_id = await asyncio.to_thread(_recorded_assistant, stack)
+    grant = stack.token(name="Recorded caller", language="en", assistant_id=assistant_id)
+    assert grant["recording"] is True
+    await caller.join(grant["url"], grant["token"])
+    await caller.wait_state("speaking", within=120)  # the greeting
+    await one_turn(caller, speak("What is the capital of France", "en", tmp_path / "q.wav"))
+    await caller.leave()
+
+    room = grant["room"]
+    session = stack.wait_session(room, lambda s: s.get("recording") is not None, within=120)
+    assert session["recording"]["duration_s"] > 3, session["recording"]
+    audio = await asyncio.to_thread(_played_back, stack, room)
+    assert audio.startswith(b"OggS") and len(audio) == session["recording"]["bytes"]
+    with av.open(io.BytesIO(audio)) as container:
+        (stream,) = container.streams.audio
+        assert stream.codec_context.name in ("opus", "libopus") and stream.channels == 2
+        frames = [f.to_ndarray() for f in container.decode(stream)]
+    pcm = np.concatenate(frames, axis=1).astype(np.float32)  # planar: one row per channel
+    caller_rms, agent_rms = (float(np.sqrt(np.mean(ch**2))) for ch in pcm)
+    # the caller's question on the left, the greeting and the reply on the right
+    assert caller_rms > 0.003 and agent_rms > 0.003, (caller_rms, agent_rms)

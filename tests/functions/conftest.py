@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from functions.settings import get_settings
-from infra.local_aws import LocalAws, create_tables, start_local_aws
+from infra.local_aws import LocalAws, create_resources, start_local_aws
 from infra.local_oidc import LocalOidc, LocalOidcSettings, local_oidc
 from tests.support.operator import OTHER_CLIENT, Operator, SigningKey
 
@@ -27,7 +27,7 @@ def local_aws() -> Iterator[LocalAws]:
         AWS_DEFAULT_REGION=REGION,
         POWERTOOLS_METRICS_NAMESPACE="voicecall-tests",
     )
-    create_tables(local.url, stage="local", region=REGION)
+    create_resources(local.url, stage="local", region=REGION)
     yield local
     local.stop()
 
@@ -71,4 +71,4 @@ def fresh_tables(local_aws: LocalAws) -> None:
     client = boto3.client("dynamodb", endpoint_url=local_aws.url, region_name=REGION)
     for name in client.list_tables()["TableNames"]:
         client.delete_table(TableName=name)
-    create_tables(local_aws.url, stage="local", region=REGION)
+    create_resources(local_aws.url, stage="local", region=REGION)

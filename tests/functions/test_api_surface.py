@@ -68,6 +68,7 @@ def test_served_and_committed_openapi_match_the_code() -> None:
         "/token",
         "/sessions/{session_id}/events",
         "/sessions/{session_id}/claim",
+        "/sessions/{session_id}/recording",
         "/calls/{session_id}/transcript",
         "/sessions/{session_id}",
         "/sessions",
@@ -80,6 +81,7 @@ def test_served_and_committed_openapi_match_the_code() -> None:
         "/assistants/{assistant_id}/versions",
         "/assistants/{assistant_id}/versions/{version}",
         "/agent/assistants/{assistant_id}/versions/{version}",
+        "/voice-preview",
     }
 
 

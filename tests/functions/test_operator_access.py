@@ -58,6 +58,7 @@ def test_the_definition_names_exactly_the_operator_routes() -> None:
     assert access.routes == {
         "GET /sessions": ["sessionsRead"],
         "GET /sessions/{session_id}": ["sessionsRead"],
+        "GET /sessions/{session_id}/recording": ["sessionsRead"],
         "GET /export/sessions": ["sessionsRead"],
         "GET /analytics": ["analyticsRead"],
         "GET /assistants": ["assistantsRead"],
@@ -68,6 +69,7 @@ def test_the_definition_names_exactly_the_operator_routes() -> None:
         "POST /assistants/{assistant_id}/restore": ["assistantsWrite"],
         "GET /assistants/{assistant_id}/versions": ["assistantsRead"],
         "GET /assistants/{assistant_id}/versions/{version}": ["assistantsRead"],
+        "POST /voice-preview": ["assistantsWrite"],
     }
     assert [s.name for s in access.scopes.values()] == [
         "sessions:read",

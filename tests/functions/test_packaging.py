@@ -17,7 +17,7 @@ import pytest
 
 from functions.app import openapi_document
 from functions.operator_auth import operator_access
-from infra.local_aws import create_tables, packaged_template, start_local_aws
+from infra.local_aws import create_resources, packaged_template, start_local_aws
 from infra.local_aws.tables import osls
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def test_the_package_holds_the_data_files_the_functions_read(packaged: Path) -> 
 def test_packaged_tables_create_in_moto(template: dict[str, Any]) -> None:
     local = start_local_aws(port=0)
     try:
-        names = create_tables(local.url, stage="ci", template=template)
+        names = create_resources(local.url, stage="ci", template=template)
         assert sorted(names) == [
             "voicecall-ci-assistants",
             "voicecall-ci-idempotency",
@@ -149,9 +149,11 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
         "POST /token",
         "POST /sessions/{session_id}/events",
         "POST /sessions/{session_id}/claim",
+        "POST /sessions/{session_id}/recording",
         "GET /calls/{session_id}/transcript",
         "GET /sessions",
         "GET /sessions/{session_id}",
+        "GET /sessions/{session_id}/recording",
         "GET /export/sessions",
         "GET /analytics",
         "GET /assistants",
@@ -163,10 +165,30 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
         "GET /assistants/{assistant_id}/versions",
         "GET /assistants/{assistant_id}/versions/{version}",
         "GET /agent/assistants/{assistant_id}/versions/{version}",
+        "POST /voice-preview",
         "POST /livekit/webhook",
         "GET /openapi.json",
         "$default",
     }
+
+
+def test_the_recordings_bucket_is_private_encrypted_and_expires(template: dict[str, Any]) -> None:
+    (bucket,) = [
+        b["Properties"]
+        for b in _resources(template, "AWS::S3::Bucket").values()
+        if "BucketName" in b["Properties"]
+    ]
+    assert bucket["BucketName"] == "voicecall-ci-recordings"
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (expiry,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert expiry["ExpirationInDays"] == 90 and expiry["Prefix"] == "recordings/"
 
 
 def test_tables_have_ttl_and_one_item_per_event(template: dict[str, Any]) -> None:

@@ -92,7 +92,7 @@ def test_readers_may_not_spend_speech_and_an_unconfigured_preview_says_so(
     monkeypatch.setenv("PREVIEW_TTS_URL", "")
     get_settings.cache_clear()
     off = preview(operator, body)
-    assert off.status == 501 and off.json()["error"] == "voice_preview_off"
+    assert off.status == 404 and off.json()["error"] == "voice_preview_off"
     monkeypatch.setenv("PREVIEW_TTS_URL", speech_service.base_url)
     monkeypatch.setenv("PREVIEW_TTS_API_KEY", "")
     get_settings.cache_clear()

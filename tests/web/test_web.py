@@ -84,16 +84,24 @@ def _local_stack(
     env: dict[str, str] | None = None,
     names: tuple[str, ...] = ("aws", "oidc", "functions", "sfu", "agent", "web"),
     model_server: ModelServer | None = None,
+    seed_recording: bool = False,
 ) -> Iterator[dict[str, str]]:
     """The local stack on free ports (the worker on the session's model server); yields the environment
-    the browser tests need."""
+    the browser tests need. ``seed_recording``: with a finished, recorded call (STACK_RECORDED_SESSION)."""
     from tests.support import stack as stack_support
     from tests.support.operator import stack_operator
 
     settings = stack_support.stack_settings(model_server, oidc_port=stack_support.free_port())
     operator_env, operator = stack_operator(settings)
     with stack_support.running(settings, list(names), env={**WORKER_ENV, **operator_env, **(env or {})}):
+        recorded = {}
+        if seed_recording:
+            from tests.support.recorded_call import seed_recorded_call
+
+            room = seed_recorded_call(settings.functions_url, settings.session_log_secret, operator)
+            recorded = {"STACK_RECORDED_SESSION": room}
         yield {
+            **recorded,
             "STACK_WEB_URL": f"{settings.web_url}/",
             "STACK_FUNCTIONS_URL": settings.functions_url,
             "STACK_ISSUER": operator.oidc.issuer,
@@ -111,7 +119,9 @@ def test_operator_pages_through_local_stack(built: None, tmp_path: Path, model_s
 
     key = SigningKey.create(tmp_path)
     names = ("aws", "oidc", "functions", "web")
-    with _local_stack({"LOCAL_OIDC_JWKS_FILE": str(key.jwks_file)}, names, model_server) as env:
+    with _local_stack(
+        {"LOCAL_OIDC_JWKS_FILE": str(key.jwks_file)}, names, model_server, seed_recording=True
+    ) as env:
         now = int(time.time())
         expired = key.mint(
             {
@@ -125,7 +135,9 @@ def test_operator_pages_through_local_stack(built: None, tmp_path: Path, model_s
             }
         )
         out = _node_tests(
-            ["e2e/operator.test.mjs", "e2e/assistants.test.mjs"], 400, env={**env, "STACK_EXPIRED_TOKEN": expired}
+            ["e2e/operator.test.mjs", "e2e/assistants.test.mjs", "e2e/recording.test.mjs"],
+            500,
+            env={**env, "STACK_EXPIRED_TOKEN": expired},
         )
     assert "# skipped 0" in out, out[-2000:]
 

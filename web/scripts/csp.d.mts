@@ -4,6 +4,8 @@ export interface PolicyValues {
   livekitUrl?: string;
   oidcIssuer?: string;
   oidcEndpointsOrigin?: string;
+  /** Where call recordings play from (media-src). */
+  recordingsOrigin?: string;
 }
 export const LOCAL_DEFAULTS: Readonly<{ apiUrl: string; livekitUrl: string; oidcIssuer: string }>;
 export function originOf(url: unknown): string | undefined;

@@ -61,7 +61,8 @@ export function contentSecurityPolicy(values = {}, { meta = false } = {}) {
     ['style-src', "'self' 'unsafe-inline'"],
     ['img-src', "'self' data: blob:"],
     ['font-src', "'self' data:"],
-    ['media-src', "'self' blob: mediastream:"],
+    // call recordings play from their store (S3 presigned GETs): that origin only
+    ['media-src', ["'self' blob: mediastream:", originOf(values.recordingsOrigin)].filter(Boolean).join(' ')],
     ['connect-src', connectSources(values).join(' ')],
     ['worker-src', "'self' blob:"],
     ['object-src', "'none'"],

@@ -42,8 +42,24 @@ async function fileFor(root, urlPath) {
 }
 
 /** config.json for the app from the given settings; null when none is given. */
-export function runtimeConfig({ apiUrl, livekitUrl, oidcIssuer, oidcClientId, oidcScope, oidcEndpointsOrigin } = {}) {
-  const entries = Object.entries({ apiUrl, livekitUrl, oidcIssuer, oidcClientId, oidcScope, oidcEndpointsOrigin }).filter(
+export function runtimeConfig({
+  apiUrl,
+  livekitUrl,
+  oidcIssuer,
+  oidcClientId,
+  oidcScope,
+  oidcEndpointsOrigin,
+  recordingsOrigin,
+} = {}) {
+  const entries = Object.entries({
+    apiUrl,
+    livekitUrl,
+    oidcIssuer,
+    oidcClientId,
+    oidcScope,
+    oidcEndpointsOrigin,
+    recordingsOrigin,
+  }).filter(
     ([, v]) => v,
   );
   return entries.length ? Object.fromEntries(entries) : null;
@@ -66,6 +82,7 @@ export function policyFor(config) {
     livekitUrl: str(config?.livekitUrl) ?? LOCAL_DEFAULTS.livekitUrl,
     oidcIssuer: str(config?.oidcIssuer) ?? LOCAL_DEFAULTS.oidcIssuer,
     oidcEndpointsOrigin: str(config?.oidcEndpointsOrigin),
+    recordingsOrigin: str(config?.recordingsOrigin),
   });
 }
 
@@ -80,10 +97,11 @@ export function startStaticServer({
   apiUrl,
   livekitUrl,
   oidc = {},
+  recordingsOrigin,
   csp = true,
 } = {}) {
   root = resolve(root);
-  const config = runtimeConfig({ apiUrl, livekitUrl, ...oidc });
+  const config = runtimeConfig({ apiUrl, livekitUrl, ...oidc, recordingsOrigin });
   const secure = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
   if (csp) secure['content-security-policy'] = policyFor(config ?? fileConfig(root));
   const server = createServer(async (req, res) => {
@@ -135,7 +153,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     oidcScope: process.env.OPERATOR_SCOPES,
     oidcEndpointsOrigin: process.env.OPERATOR_ENDPOINTS_ORIGIN,
   };
-  const server = await startStaticServer({ root, host, port, apiUrl, livekitUrl, oidc });
+  const recordingsOrigin = process.env.RECORDINGS_ORIGIN;
+  const server = await startStaticServer({ root, host, port, apiUrl, livekitUrl, oidc, recordingsOrigin });
   const notes = [
     apiUrl && `api ${apiUrl}`,
     livekitUrl && `livekit ${livekitUrl}`,

@@ -488,8 +488,8 @@ describe('assistants', () => {
     expect(JSON.parse(seen.at(-1)!.body)).toEqual({ text: '你好', language: 'zh' });
     handler = (_req, _body, res) => json(res, 200, { audio: '%%%not base64' });
     await expect(api().previewVoice('Hello.', 'en')).rejects.toMatchObject({ kind: 'bad_response' });
-    handler = (_req, _body, res) => json(res, 501, { error: 'voice_preview_off', detail: 'voice preview is not configured' });
-    await expect(api().previewVoice('Hello.', 'en')).rejects.toMatchObject({ status: 501, serverMessage: 'voice preview is not configured' });
+    handler = (_req, _body, res) => json(res, 404, { error: 'voice_preview_off', detail: 'voice preview is not configured' });
+    await expect(api().previewVoice('Hello.', 'en')).rejects.toMatchObject({ status: 404, serverMessage: 'voice preview is not configured' });
   });
 
   it('lists, reads versions, archives and restores', async () => {

@@ -79,6 +79,20 @@ export interface SessionSummary {
   assistant_ran: string | null;
   /** Written by the LLM after the call (none while it runs, or when summaries are off). */
   summary: CallSummary | null;
+  /** The call's recording, once uploaded (GET /sessions/{id}/recording gives a link to it). */
+  recording: RecordingInfo | null;
+}
+
+export interface RecordingInfo {
+  /** When its first sample was captured: a transcript line's offset is its ts minus this. */
+  started_at: string;
+  duration_s: number;
+  bytes: number;
+}
+
+export interface RecordingLink extends RecordingInfo {
+  /** Short-lived (presigned): fetch it when the player is shown. */
+  url: string;
 }
 
 export const OUTCOMES = ['resolved', 'referred', 'unresolved', 'abandoned'] as const;
@@ -294,7 +308,16 @@ export function normalizeSessionSummary(v: unknown): SessionSummary | null {
     assistant_version: num(v.assistant_version),
     assistant_ran: str(v.assistant_ran),
     summary: normalizeCallSummary(v.summary),
+    recording: normalizeRecording(v.recording),
   };
+}
+
+function normalizeRecording(v: unknown): RecordingInfo | null {
+  if (!isObj(v)) return null;
+  const started = str(v.started_at);
+  const duration = num(v.duration_s);
+  if (!started || duration === null || !Number.isFinite(Date.parse(started))) return null;
+  return { started_at: started, duration_s: duration, bytes: num(v.bytes) ?? 0 };
 }
 
 function oneOf<T extends string>(values: readonly T[], v: unknown): T | null {
@@ -588,6 +611,7 @@ export interface ApiClient {
   getCallTranscript(sessionId: string, callKey: string): Promise<CallTranscript>;
   listSessions(q?: SessionFilter & { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
   getSession(id: string): Promise<SessionDetail>;
+  getRecording(id: string): Promise<RecordingLink>;
   getAnalytics(q?: AnalyticsQuery): Promise<AnalyticsReport>;
   listAssistants(includeArchived?: boolean): Promise<Assistant[]>;
   getAssistant(id: string, version?: number): Promise<Assistant>;
@@ -696,6 +720,13 @@ export function createApiClient(
     },
     async getSession(id) {
       return normalizeSessionDetail(await operatorGet(`${base}/sessions/${encodeURIComponent(id)}`));
+    },
+    async getRecording(id) {
+      const body = await operatorGet(`${base}/sessions/${encodeURIComponent(id)}/recording`);
+      const info = normalizeRecording(body);
+      const url = isObj(body) ? str(body.url) : null;
+      if (!info || !url || !/^https?:\/\//.test(url)) throw new ApiError('bad_response');
+      return { ...info, url };
     },
     async getAnalytics(q = {}) {
       const url = withQuery(base, '/analytics', { ...q });

@@ -27,6 +27,8 @@ export interface RuntimeConfig {
   oidcClientId?: unknown;
   oidcScope?: unknown;
   oidcEndpointsOrigin?: unknown;
+  /** Where call recordings are played from (the S3 endpoint's origin): the CSP's media-src allows it. */
+  recordingsOrigin?: unknown;
 }
 
 export interface OperatorAuthConfig {
@@ -52,6 +54,7 @@ export interface BuildTimeConfig {
   apiUrl?: string;
   livekitUrl?: string;
   auth?: BuildTimeAuth;
+  recordingsOrigin?: string;
 }
 
 export interface AppConfig {
@@ -61,6 +64,8 @@ export interface AppConfig {
   livekitUrl: string;
   agentJoinTimeoutMs: number;
   auth: OperatorAuthConfig;
+  /** The origin recordings play from, if any. */
+  recordingsOrigin?: string;
 }
 
 export const DEFAULT_AGENT_JOIN_TIMEOUT_MS = 20_000;
@@ -124,6 +129,7 @@ export function resolveConfig(
       cleanUrl(fileConfig?.livekitUrl, LIVEKIT_URL) ?? cleanUrl(build.livekitUrl, LIVEKIT_URL) ?? DEFAULT_LIVEKIT_URL,
     agentJoinTimeoutMs: timeoutS ? timeoutS * 1000 : DEFAULT_AGENT_JOIN_TIMEOUT_MS,
     auth: resolveAuth(fileConfig, build.auth ?? {}),
+    ...optional('recordingsOrigin', cleanUrl(fileConfig?.recordingsOrigin) ?? cleanUrl(build.recordingsOrigin)),
   };
 }
 
@@ -150,5 +156,6 @@ export async function loadConfig(): Promise<AppConfig> {
       scope: env.VITE_OIDC_SCOPE,
       endpointsOrigin: env.VITE_OIDC_ENDPOINTS_ORIGIN,
     },
+    recordingsOrigin: env.VITE_RECORDINGS_ORIGIN,
   });
 }

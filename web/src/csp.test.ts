@@ -40,6 +40,15 @@ describe('the Content-Security-Policy', () => {
     expect(directive(policy, 'connect-src')).toEqual(["'self'", 'http://127.0.0.1:3000']);
   });
 
+  it('lets recordings play from their store only, and only when one is configured', () => {
+    expect(directive(contentSecurityPolicy({}), 'media-src')).toEqual(["'self'", 'blob:', 'mediastream:']);
+    const s3 = contentSecurityPolicy({ recordingsOrigin: 'https://s3.eu-west-1.amazonaws.com/voicecall/x.ogg' });
+    expect(directive(s3, 'media-src')).toEqual(["'self'", 'blob:', 'mediastream:', 'https://s3.eu-west-1.amazonaws.com']);
+    expect(directive(s3, 'connect-src')).not.toContain('https://s3.eu-west-1.amazonaws.com');
+    const junk = contentSecurityPolicy({ recordingsOrigin: 'javascript:alert(1)' });
+    expect(directive(junk, 'media-src')).toEqual(["'self'", 'blob:', 'mediastream:']);
+  });
+
   it('names each LiveKit server in its WebSocket and HTTP forms, whichever is configured', () => {
     expect(liveKitOrigins('ws://127.0.0.1:7880')).toEqual(['ws://127.0.0.1:7880', 'http://127.0.0.1:7880']);
     expect(liveKitOrigins('https://x.livekit.cloud/')).toEqual(['wss://x.livekit.cloud', 'https://x.livekit.cloud']);

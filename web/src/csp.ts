@@ -12,6 +12,7 @@ export function policyFor(config: AppConfig, meta = true): string {
       livekitUrl: config.livekitUrl,
       oidcIssuer: config.auth.issuer,
       oidcEndpointsOrigin: config.auth.endpointsOrigin,
+      recordingsOrigin: config.recordingsOrigin,
     },
     { meta },
   );

@@ -1,5 +1,5 @@
-import { useEffect, useState } from 'react';
-import { LATENCY_STAGES, type ApiClient, type SessionDetail } from '../api';
+import { useEffect, useRef, useState } from 'react';
+import { LATENCY_STAGES, type ApiClient, type RecordingInfo, type RecordingLink, type SessionDetail } from '../api';
 import { formatDateTime, formatDuration, formatLatency } from '../format';
 import { localeOf, useI18n, type MessageKey } from '../i18n';
 import { hrefOf } from '../route';
@@ -24,6 +24,8 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
   }, [api, id]);
 
   const locale = localeOf(lang);
+  const player = useRef<HTMLAudioElement | null>(null);
+  const recording = state.status === 'ok' ? state.data.recording : null;
   return (
     <div className="analytics detail" data-testid="session-detail" data-state={state.status}>
       <p>
@@ -96,6 +98,8 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
             </section>
           )}
 
+          {recording && <RecordingPlayer api={api} id={id} audio={player} />}
+
           <section aria-labelledby="detail-turns">
             <h2 id="detail-turns">{t('an.turnLatency')}</h2>
             {state.data.turn_metrics.length === 0 ? (
@@ -152,20 +156,87 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
               <p className="muted">{t('an.noData')}</p>
             ) : (
               <ol className="transcript-static" data-testid="detail-transcript">
-                {state.data.transcript.map((e, i) => (
-                  <li key={i} className={`line ${e.role === 'user' ? 'user' : 'agent'}`}>
-                    <span className="who">{e.role === 'user' ? t('call.you') : t('call.agent')}</span>
-                    <span className="text">
-                      {e.text}
-                      {e.interrupted && <span className="tag"> ({t('an.interrupted')})</span>}
-                    </span>
-                  </li>
-                ))}
+                {state.data.transcript.map((e, i) => {
+                  const at = recording ? offsetIn(recording, e.ts) : null;
+                  const line = (
+                    <>
+                      <span className="who">{e.role === 'user' ? t('call.you') : t('call.agent')}</span>
+                      <span className="text">
+                        {e.text}
+                        {e.interrupted && <span className="tag"> ({t('an.interrupted')})</span>}
+                      </span>
+                    </>
+                  );
+                  return (
+                    <li key={i} className={`line ${e.role === 'user' ? 'user' : 'agent'}`} data-offset={at ?? undefined}>
+                      {at === null ? (
+                        line
+                      ) : (
+                        // a click plays the recording from this line
+                        <button
+                          type="button"
+                          className="seek"
+                          title={t('an.playFrom', { time: formatDuration(at) })}
+                          onClick={() => {
+                            const audio = player.current;
+                            if (!audio) return;
+                            audio.currentTime = at;
+                            void audio.play().catch(() => undefined);
+                          }}
+                        >
+                          {line}
+                        </button>
+                      )}
+                    </li>
+                  );
+                })}
               </ol>
             )}
           </section>
         </>
       )}
     </div>
+  );
+}
+
+// A transcript line is stamped when it was final, just after it was said: start a little before it.
+const LEAD_S = 1.5;
+
+/** Where a line is in the recording (seconds), or null without a usable time. */
+export function offsetIn(recording: RecordingInfo, ts: string | null): number | null {
+  if (!ts) return null;
+  const at = (Date.parse(ts) - Date.parse(recording.started_at)) / 1000;
+  if (!Number.isFinite(at) || at < 0 || at > recording.duration_s + 5) return null;
+  return Math.max(0, Math.round((at - LEAD_S) * 10) / 10);
+}
+
+/** The recording, from a short-lived link fetched when the page shows it (caller left, agent right). */
+function RecordingPlayer({ api, id, audio }: { api: ApiClient; id: string; audio: React.RefObject<HTMLAudioElement | null> }) {
+  const { t } = useI18n();
+  const [link, setLink] = useState<{ status: 'loading' } | { status: 'ok'; data: RecordingLink } | { status: 'error'; error: unknown }>({
+    status: 'loading',
+  });
+  useEffect(() => {
+    let live = true;
+    api.getRecording(id).then(
+      (data) => live && setLink({ status: 'ok', data }),
+      (error: unknown) => live && setLink({ status: 'error', error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, id]);
+  return (
+    <section aria-labelledby="detail-recording" data-testid="recording" data-state={link.status}>
+      <h2 id="detail-recording">{t('an.recording')}</h2>
+      {link.status === 'loading' && <p className="muted">{t('an.loading')}</p>}
+      {link.status === 'error' && <LoadError error={link.error} />}
+      {link.status === 'ok' && (
+        <>
+          <audio ref={audio} controls preload="metadata" src={link.data.url} data-testid="recording-audio" />
+          <p className="hint">{t('an.recordingHint', { duration: formatDuration(link.data.duration_s) })}</p>
+        </>
+      )}
+    </section>
   );
 }
