@@ -123,6 +123,12 @@ class RecordingUpload(BaseModel):
     expires_in: int = Field(description="Seconds the URL stays valid.")
 
 
+class SessionDeleted(BaseModel):
+    session_id: str
+    events_deleted: int
+    recording_deleted: bool
+
+
 class RecordingInfo(BaseModel):
     started_at: datetime = Field(description="When the recording's first sample was captured (UTC).")
     duration_s: float

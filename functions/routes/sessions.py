@@ -18,6 +18,7 @@ from functions.errors import ApiError, error_responses
 from functions.models.api import (
     RecordingInfo,
     RecordingLink,
+    SessionDeleted,
     SessionDetail,
     SessionError,
     SessionPage,
@@ -26,6 +27,7 @@ from functions.models.api import (
     TurnLatency,
 )
 from functions.models.session_log import SESSION_ID_PATTERN
+from functions.observability import logger, metrics
 from functions.operator_auth import openapi_security
 from functions.routes.query_params import (
     AssistantParam,
@@ -40,8 +42,8 @@ from functions.routes.query_params import (
 from functions.session_filter import SessionFilter
 from functions.settings import get_settings
 from functions.store import recordings
-from functions.store.events import session_events
-from functions.store.sessions import get_session, query_day
+from functions.store.events import delete_session_events, session_events
+from functions.store.sessions import delete_session_row, get_session, query_day
 
 router = Router()
 
@@ -95,6 +97,32 @@ def get_one(session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_leng
             detail.errors.append(SessionError.model_validate(event))
     detail.turns.sort(key=lambda t: t.turn)
     return detail
+
+
+@router.delete(
+    "/sessions/<session_id>",
+    summary="Delete a finished session: its row, transcript, metrics and recording",
+    description="409 `session_active` while the call runs. A retry after a failure deletes what is left.",
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+    security=openapi_security("DELETE /sessions/{session_id}"),
+)
+def delete_one(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)],
+) -> SessionDeleted:
+    item = get_session(session_id)
+    if item is None:
+        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+    if item.get("started_at") and not item.get("ended_at"):
+        raise ApiError(409, "session_active", "the call is still running: delete it once it has ended")
+    # the recording and the events first: the row goes last, so a failed attempt can be retried
+    recordings.delete(session_id)
+    events = delete_session_events(session_id)
+    delete_session_row(session_id)
+    metrics.add_metric(name="SessionsDeleted", unit="Count", value=1)
+    logger.info("session deleted", extra={"session_id": session_id, "events": events})
+    return SessionDeleted(
+        session_id=session_id, events_deleted=events, recording_deleted=bool(item.get("recording_stored"))
+    )
 
 
 @router.get(

@@ -119,3 +119,23 @@ def events_of_day(kind: str, day: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in response:
             return items
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def delete_session_events(session_id: str) -> int:
+    """Every event of the session, deleted (a retry deletes what is left); how many were."""
+    table = events_table()
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("session_id").eq(session_id),
+        "ProjectionExpression": "session_id, event_id",
+    }
+    deleted = 0
+    with table.batch_writer() as batch:
+        while True:
+            response = table.query(**kwargs)
+            for item in response.get("Items", []):
+                batch.delete_item(Key={"session_id": item["session_id"], "event_id": item["event_id"]})
+                deleted += 1
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return deleted

@@ -58,3 +58,8 @@ def stored_size(session_id: str) -> int | None:
             return None
         raise
     return int(head["ContentLength"])
+
+
+def delete(session_id: str) -> None:
+    """Remove the session's recording (nothing to remove is fine)."""
+    s3().delete_object(Bucket=get_settings().recordings_bucket, Key=key_of(session_id))

@@ -234,6 +234,10 @@ def open_takeover(session_id: str, lost_identity: str, now: datetime) -> bool:
 
 
 @tracer.capture_method(capture_response=False)  # items can be large; keep traces small
+def delete_session_row(session_id: str) -> None:
+    sessions_table().delete_item(Key={"session_id": session_id})
+
+
 def get_session(session_id: str) -> dict[str, Any] | None:
     item = sessions_table().get_item(Key={"session_id": session_id}, ConsistentRead=True).get("Item")
     return from_dynamo(item) if item else None

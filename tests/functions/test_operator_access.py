@@ -59,6 +59,7 @@ def test_the_definition_names_exactly_the_operator_routes() -> None:
         "GET /sessions": ["sessionsRead"],
         "GET /sessions/{session_id}": ["sessionsRead"],
         "GET /sessions/{session_id}/recording": ["sessionsRead"],
+        "DELETE /sessions/{session_id}": ["sessionsDelete"],
         "GET /export/sessions": ["sessionsRead"],
         "GET /analytics": ["analyticsRead"],
         "GET /assistants": ["assistantsRead"],
@@ -76,6 +77,7 @@ def test_the_definition_names_exactly_the_operator_routes() -> None:
         "analytics:read",
         "assistants:read",
         "assistants:write",
+        "sessions:delete",
     ]
     # The worker's signed route is no operator route: it takes the session-log signature instead.
     assert operator_auth.route_key_for("GET", ["/agent/assistants/default/versions/1"]) is None

@@ -154,6 +154,7 @@ def test_http_api_is_throttled_and_cors_configured(template: dict[str, Any]) -> 
         "GET /sessions",
         "GET /sessions/{session_id}",
         "GET /sessions/{session_id}/recording",
+        "DELETE /sessions/{session_id}",
         "GET /export/sessions",
         "GET /analytics",
         "GET /assistants",

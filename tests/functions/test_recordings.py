@@ -127,3 +127,33 @@ def test_a_long_finished_call_takes_no_recording(monkeypatch: pytest.MonkeyPatch
     get_settings.cache_clear()
     late = upload_request(room)
     assert late.status == 409 and late.json()["error"] == "session_finished"
+
+
+def test_deleting_a_finished_session_deletes_its_transcript_and_recording(operator: Operator) -> None:
+    room, started = new_call(operator, recording=True), datetime.now(UTC)
+    upload = upload_request(room).json()
+    assert (
+        httpx.put(upload["upload_url"], content=OGG, headers=upload["headers"], timeout=10).status_code == 200
+    )
+    line = {"type": "transcript", "event_id": event_id(), "ts": iso(started), "role": "user", "text": "hi"}
+    opened = {"type": "session_started", "event_id": event_id(), "ts": iso(started), "room": room}
+    assert post_events(room, [opened, line, {**stored(started), "duration_s": 2.0, "bytes": 1}]).status == 200
+    deleter = operator.headers("openid sessions:delete")
+    # not while the call runs, and not with the readers' scope
+    running = invoke("DELETE", f"/sessions/{room}", headers=deleter)
+    assert running.status == 409 and running.json()["error"] == "session_active"
+    ended = {"type": "session_ended", "event_id": event_id(), "ts": iso(started), "reason": "caller left"}
+    assert post_events(room, [ended]).status == 200
+    reader = operator.headers("openid sessions:read")
+    assert invoke("DELETE", f"/sessions/{room}", headers=reader).status == 403
+
+    gone = invoke("DELETE", f"/sessions/{room}", headers=deleter)
+    assert gone.status == 200, gone.text
+    assert gone.json() == {"session_id": room, "events_deleted": 4, "recording_deleted": True}
+    assert invoke("GET", f"/sessions/{room}", headers=operator.headers()).status == 404
+    s3 = boto3.client("s3")
+    listed = s3.list_objects_v2(Bucket=get_settings().recordings_bucket, Prefix=f"recordings/{room}")
+    assert listed.get("KeyCount", 0) == 0
+    assert invoke("DELETE", f"/sessions/{room}", headers=deleter).status == 404
+    # the worker's late events find no session to add to
+    assert post_events(room, [line]).status == 404

@@ -57,4 +57,14 @@ describe('recording player through the local stack', { skip: WEB && ROOM ? false
     assert.deepEqual(problems.filter((p) => /Content Security Policy|media/i.test(p)), []);
     await page.screenshot({ path: artifact('recording-player.png'), fullPage: true });
   });
+
+  it('deletes the session with its recording, after the operator confirms', async () => {
+    const link = await page.getByTestId('recording-audio').getAttribute('src');
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Delete this session' }).click();
+    await page.waitForURL(/#\/analytics$/, { timeout: 20_000 });
+    // the link was valid a moment ago: S3 no longer has the file
+    const status = (await fetch(link)).status;
+    assert.equal(status, 404, `the recording is gone (S3 answered ${status})`);
+  });
 });

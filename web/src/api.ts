@@ -612,6 +612,8 @@ export interface ApiClient {
   listSessions(q?: SessionFilter & { from?: string; to?: string; cursor?: string | null }): Promise<SessionPage>;
   getSession(id: string): Promise<SessionDetail>;
   getRecording(id: string): Promise<RecordingLink>;
+  /** A finished session with its transcript and recording; 409 (`refused`) while the call runs. */
+  deleteSession(id: string): Promise<void>;
   getAnalytics(q?: AnalyticsQuery): Promise<AnalyticsReport>;
   listAssistants(includeArchived?: boolean): Promise<Assistant[]>;
   getAssistant(id: string, version?: number): Promise<Assistant>;
@@ -720,6 +722,11 @@ export function createApiClient(
     },
     async getSession(id) {
       return normalizeSessionDetail(await operatorGet(`${base}/sessions/${encodeURIComponent(id)}`));
+    },
+    async deleteSession(id) {
+      await operatorSend(`${base}/sessions/${encodeURIComponent(id)}`, async () => undefined, undefined, {
+        method: 'DELETE',
+      });
     },
     async getRecording(id) {
       const body = await operatorGet(`${base}/sessions/${encodeURIComponent(id)}/recording`);

@@ -16,7 +16,7 @@ export const DEFAULT_LIVEKIT_URL = LOCAL_DEFAULTS.livekitUrl;
 export const DEFAULT_OPERATOR_AUTH: OperatorAuthConfig = {
   issuer: LOCAL_DEFAULTS.oidcIssuer,
   clientId: 'voicecall-web',
-  scope: 'openid email profile sessions:read analytics:read assistants:read assistants:write',
+  scope: 'openid email profile sessions:read analytics:read assistants:read assistants:write sessions:delete',
 };
 
 export interface RuntimeConfig {

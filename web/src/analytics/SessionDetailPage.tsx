@@ -99,6 +99,7 @@ export function SessionDetailPage({ api, id }: { api: ApiClient; id: string }) {
           )}
 
           {recording && <RecordingPlayer api={api} id={id} audio={player} />}
+          {state.data.status !== 'active' && <DeleteSession api={api} id={id} />}
 
           <section aria-labelledby="detail-turns">
             <h2 id="detail-turns">{t('an.turnLatency')}</h2>
@@ -238,5 +239,31 @@ function RecordingPlayer({ api, id, audio }: { api: ApiClient; id: string; audio
         </>
       )}
     </section>
+  );
+}
+
+/** Deletes the session (its transcript and recording too) after the operator confirms. */
+function DeleteSession({ api, id }: { api: ApiClient; id: string }) {
+  const { t } = useI18n();
+  const [state, setState] = useState<{ status: 'idle' } | { status: 'deleting' } | { status: 'error'; error: unknown }>({
+    status: 'idle',
+  });
+  const remove = async () => {
+    if (!window.confirm(t('an.deleteConfirm', { id }))) return;
+    setState({ status: 'deleting' });
+    try {
+      await api.deleteSession(id);
+      window.location.hash = hrefOf({ page: 'analytics' });
+    } catch (error) {
+      setState({ status: 'error', error });
+    }
+  };
+  return (
+    <div className="toolbar">
+      <button type="button" className="danger" disabled={state.status === 'deleting'} onClick={() => void remove()}>
+        {t('an.delete')}
+      </button>
+      {state.status === 'error' && <LoadError error={state.error} />}
+    </div>
   );
 }
