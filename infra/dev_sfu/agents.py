@@ -326,10 +326,12 @@ class AgentDispatcher:
             if fut is not None and not fut.done():
                 fut.set_result(msg.availability)
         elif which == "update_worker":
-            was_available = worker.status == agent.WorkerStatus.WS_AVAILABLE
             worker.status = msg.update_worker.status
             worker.load = msg.update_worker.load
-            if not was_available and worker.status == agent.WorkerStatus.WS_AVAILABLE:
+            # Every report of an available worker retries what waits, not only a change to available: a
+            # worker that declined a job while it still reported itself available (its load crossed the
+            # threshold between two reports) sends no change, and the call would wait forever.
+            if worker.status == agent.WorkerStatus.WS_AVAILABLE and self._pending:
                 self._retry_pending()
         elif which == "update_job":
             record = self.jobs.get(msg.update_job.job_id)

@@ -178,18 +178,35 @@ async def test_sfu_restart_lets_the_worker_register_again(stack: Stack) -> None:
     assert time.monotonic() - t0 < 240
 
 
-def _recorded_assistant(stack: Stack) -> str:
+def _new_assistant(stack: Stack, **overrides: object) -> str:
     spec = {
         "name": "Recorded line",
         "instructions": {"en": "You are a helpful assistant on a recorded line."},
         "greeting": {"en": "Hello, this call is recorded."},
         "languages": ["en"],
         "recording": True,
+        **overrides,
     }
     headers = stack.operator.headers("openid assistants:write")
     made = httpx.post(f"{stack.settings.functions_url}/assistants", json=spec, headers=headers, timeout=10)
     assert made.status_code == 201, made.text
     return str(made.json()["assistant_id"])
+
+
+def _edit_assistant(stack: Stack, assistant_id: str, **changes: object) -> int:
+    """A new version, as the editor saves one; returns its number."""
+    api = stack.settings.functions_url
+    headers = stack.operator.headers("openid assistants:read assistants:write")
+    current = httpx.get(f"{api}/assistants/{assistant_id}", headers=headers, timeout=10).json()
+    spec = {
+        k: v
+        for k, v in current.items()
+        if k not in ("assistant_id", "version", "archived", "created_at", "updated_at")
+    }
+    body = {**spec, **changes, "base_version": current["version"]}
+    saved = httpx.put(f"{api}/assistants/{assistant_id}", json=body, headers=headers, timeout=10)
+    assert saved.status_code == 200, saved.text
+    return int(saved.json()["version"])
 
 
 def _played_back(stack: Stack, room: str) -> bytes:
@@ -207,7 +224,7 @@ async def test_a_recorded_call_reaches_s3_with_both_voices(
 ) -> None:
     """An assistant that records: the worker records the call (caller left, agent right), uploads it
     through the API's presigned PUT to the local S3, and an operator plays it back."""
-    assistant_id = await asyncio.to_thread(_recorded_assistant, stack)
+    assistant_id = await asyncio.to_thread(_new_assistant, stack)
     grant = stack.token(name="Recorded caller", language="en", assistant_id=assistant_id)
     assert grant["recording"] is True
     await caller.join(grant["url"], grant["token"])
@@ -228,3 +245,27 @@ async def test_a_recorded_call_reaches_s3_with_both_voices(
     caller_rms, agent_rms = (float(np.sqrt(np.mean(ch**2))) for ch in pcm)
     # the caller's question on the left, the greeting and the reply on the right
     assert caller_rms > 0.003 and agent_rms > 0.003, (caller_rms, agent_rms)
+
+
+async def test_an_assistant_edited_mid_call_keeps_the_version_the_call_began_with(
+    stack: Stack, caller: Caller, tmp_path: Path
+) -> None:
+    first, second = "Hello, this is version one.", "Hello, this is version two."
+    assistant_id = await asyncio.to_thread(
+        _new_assistant, stack, name="Edited mid-call", greeting={"en": first}, recording=False
+    )
+    grant = stack.token(name="Caller", language="en", assistant_id=assistant_id)
+    assert grant["assistant_version"] == 1
+    await caller.join(grant["url"], grant["token"])
+    await caller.wait_state("speaking", within=120)  # version one's greeting
+    # an operator saves version two while the call runs
+    assert await asyncio.to_thread(_edit_assistant, stack, assistant_id, greeting={"en": second}) == 2
+    await one_turn(caller, speak("What is the capital of France", "en", tmp_path / "q.wav"))
+    await caller.leave()
+
+    session = stack.wait_session(grant["room"], lambda s: s["status"] == "finished", within=60)
+    assert session["assistant_version"] == 1 and session["assistant_ran"] == f"{assistant_id}@1", session
+    greetings = [t["text"] for t in session["transcript"] if t["role"] == "agent" and not t.get("turn")]
+    assert greetings[:1] == [first], session["transcript"]
+    # the next call starts with the new version
+    assert stack.token(name="Next", language="en", assistant_id=assistant_id)["assistant_version"] == 2
