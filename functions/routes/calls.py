@@ -11,12 +11,12 @@ import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from functions.errors import ApiError, error_responses
 from functions.models.api import CALL_KEY_PATTERN, CallTranscript
-from functions.models.session_log import SESSION_ID_PATTERN
 from functions.observability import logger, metrics
+from functions.routes.query_params import SessionIdPath
 from functions.routes.sessions import read_transcript, summary_fields
 from functions.routes.token import owns_call
 from functions.store.sessions import get_session
@@ -30,7 +30,7 @@ router = Router()
     responses=error_responses(401, 403, 422),
 )
 def caller_transcript(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)],
+    session_id: SessionIdPath,
     x_call_key: Annotated[
         str | None,
         Header(

@@ -1,18 +1,20 @@
-"""Query parameters shared by GET /sessions and GET /analytics: the date range and the session filter."""
+"""Parameters the routes share: a session id in the path, and for GET /sessions and GET /analytics the date
+range and the session filter."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from functions.errors import ApiError
 from functions.models.assistant import ASSISTANT_ID_PATTERN
 from functions.models.call_summary import MAX_TOPIC_CHARS, Outcome, Sentiment
-from functions.models.session_log import Language
+from functions.models.session_log import SESSION_ID_PATTERN, Language
 from functions.settings import get_settings
 
+SessionIdPath = Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)]
 FromDay = Annotated[date | None, Query(alias="from", description="First day (UTC), YYYY-MM-DD")]
 ToDay = Annotated[date | None, Query(alias="to", description="Last day (UTC), YYYY-MM-DD")]
 LangParam = Annotated[Language | None, Query()]

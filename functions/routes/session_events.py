@@ -13,10 +13,9 @@ real age.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from functions.errors import ApiError, error_responses
 from functions.models.api import (
@@ -28,7 +27,6 @@ from functions.models.api import (
 )
 from functions.models.call_summary import CallSummaryFields
 from functions.models.session_log import (
-    SESSION_ID_PATTERN,
     CallSummarized,
     EventBatch,
     RecordingStored,
@@ -37,6 +35,7 @@ from functions.models.session_log import (
 )
 from functions.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from functions.observability import logger, metrics
+from functions.routes.query_params import SessionIdPath
 from functions.settings import get_settings
 from functions.store import recordings
 from functions.store.events import store_events
@@ -62,6 +61,11 @@ def _open_for_events(session_id: str, now: datetime) -> dict[str, Any]:
     return row
 
 
+def _require_recorded(row: dict[str, Any]) -> None:
+    if not row.get("recording"):
+        raise ApiError(409, "not_recorded", "this call's assistant does not record calls")
+
+
 def bounded_duration(reported: float | None, row: dict[str, Any], now: datetime) -> float | None:
     """A call cannot have lasted longer than its session has existed (plus a little clock slack)."""
     if reported is None:
@@ -85,9 +89,7 @@ def bounded_duration(reported: float | None, row: dict[str, Any], now: datetime)
     ),
     responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
-def post_events(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], batch: EventBatch
-) -> EventsAccepted:
+def post_events(session_id: SessionIdPath, batch: EventBatch) -> EventsAccepted:
     for event in batch.events:
         if isinstance(event, SessionStarted) and event.room != session_id:
             raise ApiError(422, "room_mismatch", "session_started.room must equal the session id in the path")
@@ -95,8 +97,7 @@ def post_events(
     row = _open_for_events(session_id, now)
     uploaded: int | None = None
     if any(isinstance(e, RecordingStored) for e in batch.events):
-        if not row.get("recording"):
-            raise ApiError(409, "not_recorded", "this call's assistant does not record calls")
+        _require_recorded(row)
         uploaded = recordings.stored_size(session_id)
         if uploaded is None:  # before anything is stored: the worker's retry (after its PUT) succeeds
             raise ApiError(409, "recording_missing", "no recording was uploaded for this call")
@@ -157,9 +158,7 @@ _CLAIM_REFUSALS = {
     ),
     responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
-def post_claim(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], claim: AgentClaim
-) -> AgentClaimed:
+def post_claim(session_id: SessionIdPath, claim: AgentClaim) -> AgentClaimed:
     try:
         row = claim_session(session_id, claim.job_id, claim.agent_identity, datetime.now(UTC))
     except ClaimRefused as exc:
@@ -193,12 +192,9 @@ def post_claim(
     ),
     responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
-def post_recording_upload(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)], body: RecordingUploadRequest
-) -> RecordingUpload:
+def post_recording_upload(session_id: SessionIdPath, body: RecordingUploadRequest) -> RecordingUpload:
     row = _open_for_events(session_id, datetime.now(UTC))
-    if not row.get("recording"):
-        raise ApiError(409, "not_recorded", "this call's assistant does not record calls")
+    _require_recorded(row)
     metrics.add_metric(name="RecordingUploads", unit="Count", value=1)
     return RecordingUpload(
         upload_url=recordings.upload_url(session_id),

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from functions.analytics import session_duration
@@ -26,7 +26,6 @@ from functions.models.api import (
     TranscriptEntry,
     TurnLatency,
 )
-from functions.models.session_log import SESSION_ID_PATTERN
 from functions.observability import logger, metrics
 from functions.operator_auth import openapi_security
 from functions.routes.query_params import (
@@ -35,6 +34,7 @@ from functions.routes.query_params import (
     LangParam,
     OutcomeParam,
     SentimentParam,
+    SessionIdPath,
     ToDay,
     TopicParam,
     resolve_range,
@@ -70,6 +70,13 @@ def summary_fields(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _session_or_404(session_id: str) -> dict[str, Any]:
+    item = get_session(session_id)
+    if item is None:
+        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+    return item
+
+
 def read_transcript(session_id: str) -> list[TranscriptEntry]:
     return [
         TranscriptEntry.model_validate(e) for e in session_events(session_id) if e.get("type") == "transcript"
@@ -82,10 +89,8 @@ def read_transcript(session_id: str) -> list[TranscriptEntry]:
     responses=error_responses(401, 403, 404, 422, 503),
     security=openapi_security("GET /sessions/{session_id}"),
 )
-def get_one(session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)]) -> SessionDetail:
-    item = get_session(session_id)
-    if item is None:
-        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+def get_one(session_id: SessionIdPath) -> SessionDetail:
+    item = _session_or_404(session_id)
     detail = SessionDetail(**summary_fields(item))
     for event in session_events(session_id):
         kind = event.get("type")
@@ -107,11 +112,9 @@ def get_one(session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_leng
     security=openapi_security("DELETE /sessions/{session_id}"),
 )
 def delete_one(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)],
+    session_id: SessionIdPath,
 ) -> SessionDeleted:
-    item = get_session(session_id)
-    if item is None:
-        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+    item = _session_or_404(session_id)
     if item.get("started_at") and not item.get("ended_at"):
         raise ApiError(409, "session_active", "the call is still running: delete it once it has ended")
     # the recording and the events first: the row goes last, so a failed attempt can be retried
@@ -132,11 +135,9 @@ def delete_one(
     security=openapi_security("GET /sessions/{session_id}/recording"),
 )
 def get_recording(
-    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN, max_length=128)],
+    session_id: SessionIdPath,
 ) -> RecordingLink:
-    item = get_session(session_id)
-    if item is None:
-        raise ApiError(404, "session_not_found", f"no session {session_id!r}")
+    item = _session_or_404(session_id)
     stored = item.get("recording_stored")
     if not stored:
         detail = "this call was not recorded, or its recording is not uploaded yet"

@@ -41,27 +41,12 @@ async function fileFor(root, urlPath) {
   }
 }
 
+// What config.json may hold (src/config.ts reads the same names).
+const CONFIG_KEYS = ['apiUrl', 'livekitUrl', 'oidcIssuer', 'oidcClientId', 'oidcScope', 'oidcEndpointsOrigin', 'recordingsOrigin'];
+
 /** config.json for the app from the given settings; null when none is given. */
-export function runtimeConfig({
-  apiUrl,
-  livekitUrl,
-  oidcIssuer,
-  oidcClientId,
-  oidcScope,
-  oidcEndpointsOrigin,
-  recordingsOrigin,
-} = {}) {
-  const entries = Object.entries({
-    apiUrl,
-    livekitUrl,
-    oidcIssuer,
-    oidcClientId,
-    oidcScope,
-    oidcEndpointsOrigin,
-    recordingsOrigin,
-  }).filter(
-    ([, v]) => v,
-  );
+export function runtimeConfig(values = {}) {
+  const entries = CONFIG_KEYS.map((k) => [k, values[k]]).filter(([, v]) => v);
   return entries.length ? Object.fromEntries(entries) : null;
 }
 
