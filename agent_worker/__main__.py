@@ -74,9 +74,8 @@ def _call(argv: list[str]) -> int:
 def _model_server(settings: WorkerSettings, progress: Callable[[str], None]) -> Iterator[WorkerSettings]:
     """The local model server when a stage uses it (``call`` starts one if none runs)."""
     from agent_worker.local_server import local_server_for
-    from agent_worker.providers import uses_local_server
 
-    if not uses_local_server(settings):
+    if not settings.uses_local_server():
         yield settings
         return
     with local_server_for(settings, progress) as ready:
@@ -85,9 +84,8 @@ def _model_server(settings: WorkerSettings, progress: Callable[[str], None]) -> 
 
 def _require_local_server(settings: WorkerSettings) -> None:
     from agent_worker.local_server import check_local_server
-    from agent_worker.providers import uses_local_server
 
-    if uses_local_server(settings) and (problem := check_local_server(settings)) is not None:
+    if settings.uses_local_server() and (problem := check_local_server(settings)) is not None:
         print(f"configuration error: {problem}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG)
 

@@ -14,6 +14,7 @@ from agent_worker.memory import bounded_context
 from agent_worker.persona import REPLY_GRAMMAR, REPLY_LANGUAGE_HINT, Persona, language_of
 from agent_worker.phrase_cache import PhraseCache
 from agent_worker.settings import Language
+from agent_worker.transcript_turns import TranscriptTurnDetector
 
 logger = logging.getLogger("voicecall.agent")
 
@@ -31,6 +32,7 @@ class VoiceAgent(Agent):
         seed: int | None = None,
         opening: str | None = None,
         phrases: PhraseCache | None = None,
+        turn_detector: TranscriptTurnDetector | None = None,
     ) -> None:
         """``prefill``: have the LLM server read the instructions (and greeting) while the call starts,
         for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
@@ -40,7 +42,8 @@ class VoiceAgent(Agent):
         ``seed``; llama.cpp takes it too), for reproducible tests and benchmarks. ``opening``: what to
         say first instead of the persona's greeting (a call taken over after its agent was lost goes
         on). ``phrases``: where fixed phrases
-        (the greeting) are replayed from instead of synthesised."""
+        (the greeting) are replayed from instead of synthesised. ``turn_detector``: the transcript
+        detector on the same server, which reads the caller's words before each reply does."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
         self._language: Language = language
@@ -51,6 +54,7 @@ class VoiceAgent(Agent):
         self._prefill = prefill
         self._reply_grammar = reply_grammar
         self._seed = seed
+        self._turn_detector = turn_detector
         self._background: set[asyncio.Task[None]] = set()
         self._warming: asyncio.Task[None] | None = None
 
@@ -96,6 +100,8 @@ class VoiceAgent(Agent):
         tools: list[llm.Tool],
         model_settings: ModelSettings,
     ) -> AsyncIterable[Any]:
+        if self._turn_detector is not None:
+            await self._turn_detector.read_first(chat_ctx)
         ctx = self._for_llm(chat_ctx)
         model = self.session.llm
         extra: dict[str, Any] = {}

@@ -10,17 +10,28 @@ from agent_worker.persona import Persona, get_persona
 from agent_worker.phrase_cache import PhraseCache, voice_key
 from agent_worker.providers import Pipeline, build_pipeline
 from agent_worker.settings import Language, Provider, WorkerSettings
+from agent_worker.transcript_turns import TranscriptTurnDetector
 
 
-def turn_detector(settings: WorkerSettings) -> TurnDetectionMode:
-    """Silence alone, or LiveKit's turn detector v1-mini run offline in this process.
+def turn_detector(settings: WorkerSettings) -> TurnDetectionMode | TranscriptTurnDetector:
+    """Silence alone, LiveKit's turn detector v1-mini run offline in this process, or the local model
+    server's language model reading the caller's transcript (``transcript``).
 
     The detector's threshold is looked up by the language of the caller's transcript (the STT's detected
     language, or the call's language in fixed mode), so a Mandarin turn is judged by TURN_THRESHOLD_ZH;
     languages without a setting keep the model's own threshold.
     """
-    if settings.turn_detection == "vad":
+    kind = settings.turn_detector_kind
+    if kind == "vad":
         return "vad"
+    if kind == "transcript":
+        return TranscriptTurnDetector(
+            base_url=settings.local_model_url,
+            api_key=settings.local_model_api_key.get_secret_value(),
+            model=settings.local_llm_model,
+            threshold=settings.turn_transcript_threshold,
+            prompt=settings.turn_prompt,
+        )
     from livekit.agents.inference import TurnDetector
 
     thresholds = {
@@ -34,9 +45,12 @@ def turn_detector(settings: WorkerSettings) -> TurnDetectionMode:
     return TurnDetector(version="v1-mini")
 
 
-def turn_handling(settings: WorkerSettings) -> TurnHandlingOptions:
+def turn_handling(
+    settings: WorkerSettings, detector: TurnDetectionMode | TranscriptTurnDetector | None = None
+) -> TurnHandlingOptions:
+    """``detector``: one already built for the call (default: from the settings)."""
     return TurnHandlingOptions(
-        turn_detection=turn_detector(settings),
+        turn_detection=turn_detector(settings) if detector is None else detector,
         endpointing={
             "mode": "fixed",
             "min_delay": settings.min_endpointing_delay,
@@ -53,14 +67,19 @@ def turn_handling(settings: WorkerSettings) -> TurnHandlingOptions:
     )
 
 
-def build_session(settings: WorkerSettings, pipeline: Pipeline, echo_free: bool = False) -> AgentSession:
+def build_session(
+    settings: WorkerSettings,
+    pipeline: Pipeline,
+    echo_free: bool = False,
+    detector: TurnDetectionMode | TranscriptTurnDetector | None = None,
+) -> AgentSession:
     """``echo_free``: the input can never hear the agent (a file), so no echo-cancellation warm-up."""
-    return AgentSession(
+    session: AgentSession = AgentSession(
         vad=pipeline.vad,
         stt=pipeline.stt,
         llm=pipeline.llm,
         tts=pipeline.tts,
-        turn_handling=turn_handling(settings),
+        turn_handling=turn_handling(settings, detector),
         # An interrupted reply is written back to the context as only the words already played: the
         # session aligns text to playout (TranscriptSynchronizer), so nothing here has to.
         user_away_timeout=None,
@@ -70,6 +89,9 @@ def build_session(settings: WorkerSettings, pipeline: Pipeline, echo_free: bool 
         # A file has nothing left to say at its end: do not wait for a last transcript on close.
         session_close_transcript_timeout=0.2 if echo_free else 2.0,
     )
+    if isinstance(detector, TranscriptTurnDetector):
+        detector.attach(session)
+    return session
 
 
 def build_agent(
@@ -78,6 +100,7 @@ def build_agent(
     persona: Persona | None,
     greet: bool,
     opening: str | None = None,
+    turn_detector: TranscriptTurnDetector | None = None,
 ) -> VoiceAgent:
     """``persona``: None is the built-in one PERSONA names."""
     return VoiceAgent(
@@ -93,6 +116,8 @@ def build_agent(
         prefill=settings.llm_prefill and settings.llm_provider is Provider.LOCAL,
         reply_grammar=settings.llm_reply_grammar and settings.llm_provider is Provider.LOCAL,
         seed=settings.llm_seed,
+        # where the detector and the replies share one model server, the detector reads first
+        turn_detector=turn_detector if settings.llm_provider is Provider.LOCAL else None,
     )
 
 
@@ -107,6 +132,9 @@ def new_call(
 ) -> tuple[AgentSession, VoiceAgent]:
     """``conversation``: the session id (keeps the call's prompt cache together on the LLM server).
     ``opening``: said instead of the persona's greeting (an agent taking over a call says it is back)."""
-    pipeline = build_pipeline(settings, language, conversation)
-    agent = build_agent(settings, language, persona, greet, opening)
-    return build_session(settings, pipeline, echo_free), agent
+    detector = turn_detector(settings)
+    # the transcript detector reads the STT's early transcript while the VAD still waits
+    transcript = detector if isinstance(detector, TranscriptTurnDetector) else None
+    pipeline = build_pipeline(settings, language, conversation, transcript.prefetch if transcript else None)
+    agent = build_agent(settings, language, persona, greet, opening, transcript)
+    return build_session(settings, pipeline, echo_free, detector), agent

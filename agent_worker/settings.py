@@ -103,7 +103,15 @@ class WorkerSettings(BaseSettings):
     # benchmark's (docs/benchmarks.md): per language the highest threshold that keeps the median
     # end-of-utterance delay within 0.6 s and within 0.1 s of silence alone's, and a long wait that holds
     # a 0.9 s pause while a misjudged end costs 1.2 s. A low threshold fails towards silence alone.
-    turn_detection: Literal["model", "vad"] = "model"
+    # "transcript": the local model server's language model reads the caller's words so far and says
+    # how likely the sentence ends there (agent_worker/transcript_turns.py); below
+    # TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. TURN_PROMPT: the completion prompt
+    # around the words, the model's chat template up to the caller's message ({text}). "auto" (the
+    # default): "transcript" where the replies come from the local model server (it is there anyway),
+    # "model" with a cloud LLM. Measured: docs/benchmarks.md, endpointing.
+    turn_detection: Literal["auto", "model", "vad", "transcript"] = "auto"
+    turn_transcript_threshold: float = Field(0.05, gt=0.0, lt=1.0)
+    turn_prompt: str = Field("<|im_start|>user\n{text}", min_length=6)
     turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
     turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")
     min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0)
@@ -226,7 +234,9 @@ class WorkerSettings(BaseSettings):
             raise ValueError("; ".join(problems))
         if self.min_endpointing_delay > self.max_endpointing_delay:
             raise ValueError("MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY")
-        if self.turn_detection == "model" and self.vad_min_silence_duration < MODEL_MIN_VAD_SILENCE:
+        if "{text}" not in self.turn_prompt:
+            raise ValueError("TURN_PROMPT: needs {text} where the caller's words go")
+        if self.turn_detector_kind == "model" and self.vad_min_silence_duration < MODEL_MIN_VAD_SILENCE:
             # livekit-agents refuses it at the first call; say so at start-up instead
             raise ValueError(
                 f"VAD_MIN_SILENCE_DURATION: at least {MODEL_MIN_VAD_SILENCE} s with TURN_DETECTION=model "
@@ -236,7 +246,11 @@ class WorkerSettings(BaseSettings):
 
     def uses_local_server(self) -> bool:
         stages = (self.stt_provider, self.llm_provider, self.tts_provider)
-        return self.fallback_to_local or Provider.LOCAL in stages
+        return self.fallback_to_local or Provider.LOCAL in stages or self.turn_detector_kind == "transcript"
+
+    @property
+    def turn_detector_kind(self) -> Literal["model", "vad", "transcript"]:
+        return resolve_turn_detection(self.turn_detection, self.llm_provider)
 
     @property
     def public_endpoints(self) -> list[str]:
@@ -310,3 +324,12 @@ def reload_session_log_secret() -> str:
     again (a rotation replaces the file or the .env); invalid settings raise, and the caller keeps its
     secret."""
     return WorkerSettings().session_log_key()
+
+
+def resolve_turn_detection(
+    mode: Literal["auto", "model", "vad", "transcript"], llm_provider: Provider
+) -> Literal["model", "vad", "transcript"]:
+    """TURN_DETECTION=auto: the transcript detector where the local model server answers anyway."""
+    if mode != "auto":
+        return mode
+    return "transcript" if llm_provider is Provider.LOCAL else "model"

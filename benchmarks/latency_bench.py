@@ -261,7 +261,7 @@ def worker_defaults() -> dict[str, Any]:
         "min_endpointing_delay": s.min_endpointing_delay,
         "max_endpointing_delay": s.max_endpointing_delay,
         "vad_min_silence_duration": s.vad_min_silence_duration,
-        "turn_detection": s.turn_detection,
+        "turn_detection": s.turn_detector_kind,
         "language_mode": s.language_mode,
         "preemptive_generation": s.preemptive_generation,
         "memory_turns": s.memory_turns,

@@ -17,7 +17,7 @@ from agent_worker.providers import azure_speech, openai_compat
 from agent_worker.providers.openai_compat import OpenAIEndpoint, cloud_endpoint, local_endpoint
 from agent_worker.settings import Language, Provider, WorkerSettings
 from agent_worker.speech_chunks import ClauseTokenizer
-from agent_worker.stt_stream import EagerOptions, EagerStreamAdapter
+from agent_worker.stt_stream import EagerOptions, EagerStreamAdapter, EarlyListener
 
 
 @dataclass
@@ -43,7 +43,10 @@ def _endpoint(settings: WorkerSettings, provider: Provider) -> OpenAIEndpoint:
     return local_endpoint(settings) if provider is Provider.LOCAL else cloud_endpoint(settings)
 
 
-def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
+def build_stt(
+    settings: WorkerSettings, language: Language, vad_: vad.VAD, early_listener: EarlyListener | None = None
+) -> stt.STT:
+    """``early_listener``: told the local STT's early transcripts (the transcript turn detector)."""
     local = openai_compat.build_stt(local_endpoint(settings), settings, language)
     if settings.stt_provider is Provider.LOCAL:
         # the local server decodes for free: interim transcripts, and the final one started early
@@ -54,6 +57,7 @@ def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> st
                 interim_interval=settings.stt_interim_interval,
                 early_final_after=settings.stt_early_final_after,
             ),
+            early_listener=early_listener,
         )
     cloud = (
         openai_compat.build_stt(cloud_endpoint(settings), settings, language)
@@ -96,17 +100,17 @@ def _build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     return tts.FallbackAdapter([cloud, local], max_retry_per_tts=1)
 
 
-def build_pipeline(settings: WorkerSettings, language: Language, conversation: str) -> Pipeline:
+def build_pipeline(
+    settings: WorkerSettings,
+    language: Language,
+    conversation: str,
+    early_listener: EarlyListener | None = None,
+) -> Pipeline:
     """``conversation``: a key for this call (the session id) that keeps its prompt cache together."""
     vad_ = build_vad(settings)
     return Pipeline(
         vad=vad_,
-        stt=build_stt(settings, language, vad_),
+        stt=build_stt(settings, language, vad_, early_listener),
         llm=build_llm(settings, conversation),
         tts=build_tts(settings, language),
     )
-
-
-def uses_local_server(settings: WorkerSettings) -> bool:
-    stages = (settings.stt_provider, settings.llm_provider, settings.tts_provider)
-    return settings.fallback_to_local or Provider.LOCAL in stages

@@ -1,4 +1,6 @@
-"""``POST /v1/chat/completions``: llama.cpp's own OpenAI handler, streamed as server-sent events."""
+"""``POST /v1/chat/completions``: llama.cpp's own OpenAI handler, streamed as server-sent events; and
+``POST /v1/completions`` (text in, what follows out, with log-probabilities), which the worker's
+transcript turn detector asks."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from infra.model_server.deps import EnginesDep, check_model
 from infra.model_server.errors import APIError, error_body
-from infra.model_server.protocol import ChatCompletionRequest
+from infra.model_server.protocol import ChatCompletionRequest, CompletionRequest
 
 router = APIRouter()
 _DONE = object()
@@ -72,6 +74,16 @@ async def chat_completions(
             stop.set()  # the client went away (or we finished): stop generating at the next token
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/completions", response_model=None)
+async def completions(body: CompletionRequest, engines: EnginesDep) -> JSONResponse:
+    check_model(body.model, engines.llm.model_id, "language")
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(engines.llm_pool, engines.llm.complete, body.for_engine())
+    if (err := _engine_error(result)) is not None:
+        raise err
+    return JSONResponse(result)
 
 
 async def _start(loop: asyncio.AbstractEventLoop, pool: Any, generate: Any, queue: asyncio.Queue[Any]) -> Any:

@@ -205,6 +205,21 @@ class LlamaEngine:
                 return _error(400, str(exc))
         return _as_openai_error(result)
 
+    def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One OpenAI text completion (``/v1/completions``), with OpenAI's ``logprobs`` shape (tokens,
+        token_logprobs, top_logprobs as token → logprob, text_offset) when ``n_probs`` is asked.
+        ``user`` / ``prompt_cache_key`` keep a caller's requests on one slot, as for chat."""
+        body = {**self._with_slot(request), "stream": False}
+        with self._serving() as server:
+            try:
+                result: dict[str, Any] = server.handle_completions(body)
+            except ValueError as exc:
+                return _error(400, str(exc))
+        result = _as_openai_error(result)
+        for choice in result.get("choices", []):
+            choice["logprobs"] = _legacy_logprobs(choice.get("logprobs")) if "n_probs" in request else None
+        return result
+
     def chat_stream(self, request: dict[str, Any], on_chunk: ChunkHandler) -> None:
         """Stream the completion's chunks (OpenAI's ``chat.completion.chunk`` dicts; the last carries
         ``timings``, and ``usage`` when ``stream_options.include_usage``) to ``on_chunk`` until it
@@ -246,6 +261,28 @@ class LlamaEngine:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+
+
+def _legacy_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """llama.cpp's per-token ``{"content": [{token, logprob, top_logprobs}]}`` as OpenAI's completions
+    API gives it: parallel lists, the alternatives as one ``{token: logprob}`` map per position."""
+    if not logprobs or not isinstance(logprobs.get("content"), list):
+        return None
+    tokens: list[str] = []
+    token_logprobs: list[float] = []
+    top: list[dict[str, float]] = []
+    offsets: list[int] = []
+    offset = 0
+    for entry in logprobs["content"]:
+        tokens.append(entry["token"])
+        token_logprobs.append(entry["logprob"])
+        alternatives: dict[str, float] = {}
+        for alt in entry.get("top_logprobs", []):
+            alternatives.setdefault(alt["token"], alt["logprob"])
+        top.append(alternatives)
+        offsets.append(offset)
+        offset += len(entry["token"])
+    return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top, "text_offset": offsets}
 
 
 def _error(code: int, message: str) -> dict[str, Any]:

@@ -41,6 +41,29 @@ class ChatCompletionRequest(BaseModel):
         return body
 
 
+class CompletionRequest(BaseModel):
+    """OpenAI's (legacy) text completion: what a turn detector asks, "what comes after these words"."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=256)
+    prompt: str = Field(min_length=1, max_length=100_000)
+    max_tokens: int = Field(16, ge=1, le=4096)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    logprobs: int | None = Field(None, ge=0, le=20, description="top tokens returned at each position")
+    stop: str | list[str] | None = None
+    stream: Literal[False] = Field(False, description="not streamed here")
+    echo: Literal[False] = False
+    n: int = Field(1, ge=1, le=1, description="one choice per request")
+
+    def for_engine(self) -> dict[str, Any]:
+        body = self.model_dump(exclude_none=True, exclude={"logprobs", "echo"})
+        body["n_predict"] = body.pop("max_tokens")
+        if self.logprobs:
+            body["n_probs"] = self.logprobs
+        return body
+
+
 TranscriptionFormat = Literal["json", "text", "verbose_json"]
 
 

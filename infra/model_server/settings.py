@@ -44,8 +44,10 @@ class ModelServerSettings(BaseSettings):
     llm_model: str = "qwen2.5-1.5b"
     llm_model_id: str | None = Field(None, description="the id clients ask for; default: llm_model")
     llm_draft_model: str | None = Field(None, description="a smaller GGUF for speculative decoding")
-    llm_context: int = Field(4096, ge=512, le=131072)
-    llm_parallel: int = Field(2, ge=1, le=16, description="concurrent generations (slots)")
+    # The context is shared by the slots (2048 tokens each). Three slots: two calls' conversations and
+    # the turn detector's short requests, which keep to a slot of their own (``user`` "turn-detector").
+    llm_context: int = Field(6144, ge=512, le=131072)
+    llm_parallel: int = Field(3, ge=1, le=16, description="concurrent generations (slots)")
     # One generation thread keeps tokens flowing when the other core is busy (measured).
     llm_threads: int = Field(1, ge=1, le=64)
     llm_batch_threads: int = Field(2, ge=1, le=64)

@@ -42,17 +42,18 @@ WHOLE: dict[Lang, tuple[str, str]] = {
 
 def settings_for(fake: FakeOpenAIHandle, **overrides: object) -> WorkerSettings:
     """The shipped turn-taking defaults but the thresholds; the providers point at the fake server."""
-    overrides = {**TEST_THRESHOLDS, **overrides}
-    return WorkerSettings(
-        stt_provider="openai",
-        llm_provider="openai",
-        tts_provider="openai",
-        openai_api_key="sk-test",
-        openai_base_url=fake.base_url,
-        fallback_to_local=False,
-        functions_api_url=None,
-        **overrides,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "stt_provider": "openai",
+        "llm_provider": "openai",
+        "tts_provider": "openai",
+        "openai_api_key": "sk-test",
+        "openai_base_url": fake.base_url,
+        "fallback_to_local": False,
+        "functions_api_url": None,
+        **TEST_THRESHOLDS,
+        **overrides,
+    }
+    return WorkerSettings(**fields)  # type: ignore[arg-type]
 
 
 def utterance(tmp_path: Path, lang: Lang, pair: tuple[str, str], pause: float | None) -> Utterance:
@@ -92,7 +93,7 @@ async def test_a_sentence_with_a_pause_mid_way_is_one_turn(
 ) -> None:
     utt = utterance(tmp_path, lang, PAUSED[lang], PAUSE_S)
     settings = settings_for(fake_openai)
-    assert settings.turn_detection == "model"
+    assert settings.turn_detector_kind == "model"  # TURN_DETECTION=auto with a cloud LLM
 
     events, users = await call(fake_openai, settings, utt, tmp_path)
     turns, decisions = relative(events)
@@ -139,7 +140,7 @@ async def test_the_detector_is_the_offline_model_with_the_configured_thresholds(
     monkeypatch.setenv("LIVEKIT_INFERENCE_URL", "https://inference.example.invalid")
     monkeypatch.setenv("LIVEKIT_API_KEY", "key")
     monkeypatch.setenv("LIVEKIT_API_SECRET", "secret")
-    settings = WorkerSettings(turn_threshold_zh=0.3, turn_threshold_en=0.4)
+    settings = WorkerSettings(turn_detection="model", turn_threshold_zh=0.3, turn_threshold_en=0.4)
     detector = turn_detector(settings)
     assert isinstance(detector, TurnDetector) and detector.model == "turn-detector-v1-mini"
     assert await detector.unlikely_threshold(LanguageCode("zh-CN")) == 0.3
@@ -155,7 +156,7 @@ def test_a_vad_silence_too_short_for_the_detector_is_a_configuration_error() -> 
     from agent_worker.settings import config_error_line
 
     with pytest.raises(ValidationError) as exc:
-        WorkerSettings(vad_min_silence_duration=0.2)
+        WorkerSettings(vad_min_silence_duration=0.2, turn_detection="model")
     assert config_error_line(exc.value).startswith(
         "configuration error: VAD_MIN_SILENCE_DURATION: at least 0.25 s"
     )

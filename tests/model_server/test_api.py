@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import threading
 import time
 import wave
@@ -53,7 +54,12 @@ def test_health_needs_no_key_and_lists_nothing_private(model_server: ModelServer
     assert resp.json() == {"status": "ok", "models": {"llm": LLM, "stt": STT, "tts": TTS}}
 
 
-ROUTES = [("GET", "/models"), ("POST", "/chat/completions"), ("POST", "/audio/transcriptions")]
+ROUTES = [
+    ("GET", "/models"),
+    ("POST", "/chat/completions"),
+    ("POST", "/completions"),
+    ("POST", "/audio/transcriptions"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), [*ROUTES, ("POST", "/audio/speech")])
@@ -118,6 +124,57 @@ def test_chat_rejects_bad_requests_with_openai_errors(
     model_server: ModelServer, body: dict[str, Any], status: int, param: str
 ) -> None:
     assert _error(_post(model_server, "/chat/completions", json=body), status)["param"] == param
+
+
+def test_completion_gives_the_next_tokens_log_probabilities(model_server: ModelServer) -> None:
+    """What the transcript turn detector asks, through the OpenAI client: the alternatives for the next
+    token as OpenAI's completions API shapes them (one token → logprob map per position)."""
+    client = _client(model_server)
+
+    def next_tokens(words: str) -> dict[str, float]:
+        reply = client.completions.create(
+            model=LLM, prompt=f"<|im_start|>user\n{words}", max_tokens=1, temperature=0, logprobs=20
+        )
+        logprobs = reply.choices[0].logprobs
+        assert logprobs is not None and logprobs.tokens and logprobs.token_logprobs
+        assert logprobs.text_offset == [0]
+        top = (logprobs.top_logprobs or [{}])[0]
+        assert 10 <= len(top) <= 20, top
+        assert all(lp <= 0 for lp in top.values())
+        assert logprobs.tokens[0] in top
+        return top
+
+    def p_end(top: dict[str, float]) -> float:
+        return sum(math.exp(lp) for token, lp in top.items() if token.strip()[:1] in ("?", ".", "。", "？"))
+
+    assert p_end(next_tokens("Can I still return the jacket I bought yesterday")) > 0.1
+    assert p_end(next_tokens("If it rains tomorrow")) < 0.05
+
+
+def test_completion_without_logprobs_is_plain_text(model_server: ModelServer) -> None:
+    reply = _client(model_server).completions.create(
+        model=LLM, prompt="The capital of France is", max_tokens=4, temperature=0
+    )
+    assert "Paris" in reply.choices[0].text
+    assert reply.choices[0].logprobs is None
+    assert reply.usage is not None and reply.usage.completion_tokens >= 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"model": LLM}, 400, "prompt"),
+        ({"model": LLM, "prompt": ""}, 400, "prompt"),
+        ({"model": LLM, "prompt": "hi", "logprobs": 21}, 400, "logprobs"),
+        ({"model": LLM, "prompt": "hi", "stream": True}, 400, "stream"),
+        ({"model": LLM, "prompt": "hi", "max_tokens": 0}, 400, "max_tokens"),
+        ({"model": "gpt-9", "prompt": "hi"}, 404, "model"),
+    ],
+)
+def test_completion_rejects_bad_requests_with_openai_errors(
+    model_server: ModelServer, body: dict[str, Any], status: int, param: str
+) -> None:
+    assert _error(_post(model_server, "/completions", json=body), status)["param"] == param
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[" * 50_000, b'{"model": "x", "messages": ' + b"[" * 50_000])

@@ -1,0 +1,198 @@
+"""The transcript turn detector: the local model server's language model reads the caller's words and
+says whether the sentence ends there. Real HTTP to the real model server (qwen2.5-1.5b); a live call
+where a caller pauses mid-sentence, heard by the server's Whisper, is one turn."""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from livekit.agents import llm
+
+from agent_worker.settings import WorkerSettings
+from agent_worker.transcript_turns import (
+    TranscriptTurnDetector,
+    end_probability,
+    last_user_text,
+    normalized,
+)
+from tests.agent_worker.test_turn_taking import PAUSE_S, PAUSED, Lang, call, relative, settings_for, utterance
+from tests.conftest import FakeOpenAIHandle
+from tests.support.model_server import ModelServer
+
+THRESHOLD = WorkerSettings.model_fields["turn_transcript_threshold"].default
+
+
+def context(*said: str) -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="assistant", content="Hi, how can I help?")
+    for text in said:
+        ctx.add_message(role="user", content=text)
+    return ctx
+
+
+def detector(server: ModelServer, **kwargs: Any) -> TranscriptTurnDetector:
+    return TranscriptTurnDetector(
+        base_url=server.url, api_key=server.api_key, model="qwen2.5-1.5b", threshold=THRESHOLD, **kwargs
+    )
+
+
+def test_the_words_judged_are_the_last_user_message_without_its_final_punctuation() -> None:
+    ctx = context("earlier turn.", "  如果明天下雨的话，  我们还去公园吗？ ")
+    assert last_user_text(ctx) == "如果明天下雨的话，  我们还去公园吗？"
+    assert normalized(last_user_text(ctx)) == "如果明天下雨的话， 我们还去公园吗"
+    assert normalized("If it rains tomorrow...") == "If it rains tomorrow"
+    assert last_user_text(llm.ChatContext()) == ""
+
+
+def test_the_end_probability_sums_what_ends_a_sentence_among_the_alternatives() -> None:
+    def reply(top: dict[str, float]) -> openai.types.Completion:
+        return openai.types.Completion.model_validate(
+            {
+                "id": "c",
+                "object": "text_completion",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "text": next(iter(top)),
+                        "finish_reason": "length",
+                        "logprobs": {"tokens": [next(iter(top))], "top_logprobs": [top]},
+                    }
+                ],
+            }
+        )
+
+    lp = math.log
+    mixed = {"?": lp(0.5), ".\n": lp(0.2), " and": lp(0.2), "<|im_end|>": lp(0.05)}
+    assert end_probability(reply(mixed)) == pytest.approx(0.75)
+    assert end_probability(reply({"，": lp(0.6), "的": lp(0.3)})) == pytest.approx(0.0)
+    assert end_probability(reply({"。": lp(0.9), "吗": lp(0.05)})) == pytest.approx(0.9)
+
+
+async def test_an_unreachable_server_ends_the_turn_on_silence(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = TranscriptTurnDetector(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="k", model="m", threshold=THRESHOLD, timeout_s=2.0
+    )
+    with caplog.at_level(logging.WARNING, logger="voicecall.turns"):
+        assert await d.predict_end_of_turn(context("If it rains tomorrow")) == 1.0
+    assert "ending the turn on silence" in caplog.text
+
+
+def test_a_prompt_without_the_words_is_a_configuration_error() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="TURN_PROMPT"):
+        WorkerSettings(turn_prompt="<|im_start|>user\n")
+
+
+def test_auto_uses_the_transcript_detector_where_the_local_server_answers() -> None:
+    from agent_worker.session import turn_detector
+
+    local = WorkerSettings(_env_file=None)  # type: ignore[call-arg]
+    assert local.turn_detection == "auto" and local.turn_detector_kind == "transcript"
+    assert isinstance(turn_detector(local), TranscriptTurnDetector)
+    cloud = WorkerSettings(_env_file=None, llm_provider="openai", openai_api_key="k")  # type: ignore[call-arg]
+    assert cloud.turn_detector_kind == "model"
+    explicit = WorkerSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        stt_provider="openai",
+        llm_provider="openai",
+        tts_provider="openai",
+        openai_api_key="k",
+        fallback_to_local=False,
+        turn_detection="transcript",
+    )
+    assert explicit.uses_local_server(), "the transcript detector asks the local server"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("unfinished", "finished"),
+    [
+        ("如果明天下雨的话", "如果明天下雨的话，我们还去公园吗？"),
+        ("我想给我妈妈", "我想给我妈妈买一份生日礼物。"),
+        ("If it rains tomorrow", "If it rains tomorrow, should we still go to the park?"),
+        ("I want to buy my mother", "I want to buy my mother a nice birthday present."),
+    ],
+)
+async def test_unfinished_words_fall_below_the_threshold_and_a_sentence_above_it(
+    model_server: ModelServer, unfinished: str, finished: str
+) -> None:
+    d = detector(model_server)
+    assert await d.predict_end_of_turn(context(unfinished)) < THRESHOLD
+    assert await d.predict_end_of_turn(context(finished)) >= THRESHOLD
+
+
+@pytest.mark.slow
+async def test_a_prefetched_answer_is_the_one_the_session_gets(
+    model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = detector(model_server)
+    asked: list[str] = []
+    real = d._ask
+
+    async def spy(text: str, timeout: float | None = None) -> float:  # noqa: ASYNC109
+        asked.append(text)
+        return await real(text, timeout)
+
+    monkeypatch.setattr(d, "_ask", spy)
+    d.prefetch("我的孩子最近。")  # the STT's early transcript, Whisper's full stop and all
+    held = await d.predict_end_of_turn(context("我的孩子最近。"))
+    assert asked == ["我的孩子最近"] and held < THRESHOLD
+    # asked again for the same words (livekit-agents does): the same answer, no new request
+    assert await d.predict_end_of_turn(context("我的孩子最近。")) == held and len(asked) == 1
+    # The caller resumes after the held pause: the next segment is asked about as the turn goes on...
+    d.prefetch("总是不想去上学。")
+    ended = await d.predict_end_of_turn(context("我的孩子最近。 总是不想去上学。"))
+    assert asked == ["我的孩子最近", "我的孩子最近。 总是不想去上学"] and ended >= THRESHOLD
+    # ...and once the session commits the turn, a new one starts afresh.
+    d._on_item(_user_item("我的孩子最近。 总是不想去上学。"))
+    d.prefetch("谢谢。")
+    await d.predict_end_of_turn(context("谢谢。"))
+    assert asked[-1] == "谢谢" and len(asked) == 3
+    # The reply reads after the detector: it asks first when nobody has, and the session's question
+    # then finds the answer.
+    await d.read_first(context("好的，谢谢你。"), limit_s=30.0)
+    assert asked[-1] == "好的，谢谢你" and d.last is not None and d.last.text == "好的，谢谢你"
+    await d.predict_end_of_turn(context("好的，谢谢你。"))
+    assert len(asked) == 4
+
+
+def _user_item(text: str) -> Any:
+    from livekit.agents import ConversationItemAddedEvent
+
+    return ConversationItemAddedEvent(item=llm.ChatMessage(role="user", content=[text]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_a_paused_sentence_heard_by_whisper_is_one_turn(
+    tmp_path: Path, fake_openai: FakeOpenAIHandle, model_server: ModelServer, lang: Lang
+) -> None:
+    """The worker's own session: the model server's Whisper hears the call and its language model
+    judges the words at the pause; replies come from the fake (no LLM time in the way)."""
+    utt = utterance(tmp_path, lang, PAUSED[lang], PAUSE_S)
+    settings = settings_for(
+        fake_openai,
+        stt_provider="local",
+        local_model_url=model_server.url,
+        local_model_api_key=model_server.api_key,
+        turn_detection="transcript",
+    )
+    events, users = await call(fake_openai, settings, utt, tmp_path)
+    turns, decisions = relative(events)
+    assert len(turns) == 1 and len(users) == 1, (turns, users, decisions)
+    assert turns[0][1] > utt.early_before_s, (turns, utt)
+    # asked at the pause (held: the long wait) and at the end (the short one)
+    assert decisions[0][1] == settings.max_endpointing_delay, decisions
+    assert decisions[-1][1] == settings.min_endpointing_delay, decisions
