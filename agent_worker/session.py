@@ -74,7 +74,7 @@ def build_session(
     detector: TurnDetectionMode | TranscriptTurnDetector | None = None,
 ) -> AgentSession:
     """``echo_free``: the input can never hear the agent (a file), so no echo-cancellation warm-up."""
-    session: AgentSession = AgentSession(
+    return AgentSession(
         vad=pipeline.vad,
         stt=pipeline.stt,
         llm=pipeline.llm,
@@ -89,9 +89,6 @@ def build_session(
         # A file has nothing left to say at its end: do not wait for a last transcript on close.
         session_close_transcript_timeout=0.2 if echo_free else 2.0,
     )
-    if isinstance(detector, TranscriptTurnDetector):
-        detector.attach(session)
-    return session
 
 
 def build_agent(
@@ -133,8 +130,8 @@ def new_call(
     """``conversation``: the session id (keeps the call's prompt cache together on the LLM server).
     ``opening``: said instead of the persona's greeting (an agent taking over a call says it is back)."""
     detector = turn_detector(settings)
-    # the transcript detector reads the STT's early transcript while the VAD still waits
+    pipeline = build_pipeline(settings, language, conversation)
+    # the transcript detector and the replies take turns on the model server
     transcript = detector if isinstance(detector, TranscriptTurnDetector) else None
-    pipeline = build_pipeline(settings, language, conversation, transcript.prefetch if transcript else None)
     agent = build_agent(settings, language, persona, greet, opening, transcript)
     return build_session(settings, pipeline, echo_free, detector), agent

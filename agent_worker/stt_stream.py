@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from livekit import rtc
@@ -34,23 +33,10 @@ class EagerOptions:
     early_final_after: float = 0.2  # seconds of silence before the final decode starts; 0 = off
 
 
-EarlyListener = Callable[[str], None]
-
-
 class EagerStreamAdapter(stt.StreamAdapter):
-    def __init__(
-        self,
-        *,
-        stt: stt.STT,
-        vad: vad.VAD,
-        options: EagerOptions | None = None,
-        early_listener: EarlyListener | None = None,
-    ) -> None:
-        """``early_listener``: told the early transcript as soon as it is decoded, while the VAD still
-        waits for the silence to last (the transcript turn detector starts reading it then)."""
+    def __init__(self, *, stt: stt.STT, vad: vad.VAD, options: EagerOptions | None = None) -> None:
         super().__init__(stt=stt, vad=vad)
         self._options = options or EagerOptions()
-        self._early_listener = early_listener
         interim = self._options.interim_interval > 0
         self._capabilities = stt_capabilities(self.capabilities, interim)
 
@@ -67,7 +53,6 @@ class EagerStreamAdapter(stt.StreamAdapter):
             language=language,
             conn_options=conn_options,
             options=self._options,
-            early_listener=self._early_listener,
         )
 
 
@@ -116,7 +101,6 @@ class EagerStream(stt.RecognizeStream):
         language: NotGivenOr[str],
         conn_options: APIConnectOptions,
         options: EagerOptions,
-        early_listener: EarlyListener | None = None,
     ) -> None:
         super().__init__(stt=adapter, conn_options=DEFAULT_STREAM_ADAPTER_API_CONNECT_OPTIONS)
         self._vad = vad
@@ -124,7 +108,6 @@ class EagerStream(stt.RecognizeStream):
         self._wrapped_conn_options = conn_options
         self._language = language
         self._opts = options
-        self._early_listener = early_listener
         self._background: set[asyncio.Task[stt.SpeechEvent]] = set()
 
     def _recognize(self, frame: rtc.AudioFrame) -> asyncio.Task[stt.SpeechEvent]:
@@ -181,9 +164,7 @@ class EagerStream(stt.RecognizeStream):
             utterance.early = None  # the caller went on: that decode missed the end
         opts = self._opts
         if opts.early_final_after > 0 and utterance.early is None and silent_for >= opts.early_final_after:
-            early = utterance.early = self._recognize(utterance.snapshot())
-            if self._early_listener is not None:
-                early.add_done_callback(lambda task: self._tell_early(utterance, task))
+            utterance.early = self._recognize(utterance.snapshot())
             return
         if (
             opts.interim_interval > 0
@@ -196,13 +177,6 @@ class EagerStream(stt.RecognizeStream):
             task = self._recognize(utterance.snapshot())
             utterance.interim = task
             task.add_done_callback(self._emit_interim)
-
-    def _tell_early(self, utterance: _Utterance, task: asyncio.Task[stt.SpeechEvent]) -> None:
-        if utterance.early is not task or task.cancelled() or task.exception() is not None:
-            return  # the caller went on talking, or the decode failed
-        alternatives = task.result().alternatives
-        if alternatives and alternatives[0].text and self._early_listener is not None:
-            self._early_listener(alternatives[0].text)
 
     def _emit_interim(self, task: asyncio.Task[stt.SpeechEvent]) -> None:
         if task.cancelled() or task.exception() is not None:

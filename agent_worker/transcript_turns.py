@@ -13,11 +13,8 @@ transcript's own final punctuation is removed before asking. Measured in docs/be
 (endpointing). It plugs into livekit-agents as a text turn detector (``predict_end_of_turn``), the role
 LiveKit's own text models play; a failed request ends the turn as silence alone would.
 
-Reading the words takes the model 0.1–0.5 s on two CPU cores. The local STT decodes the utterance early,
-while the VAD still waits for the silence to last (``stt_stream.EagerStream``); ``prefetch`` asks with
-those words at once, so when livekit-agents asks, the answer is ready or on its way. It tracks the turn
-in progress (its earlier segments, until the session commits it) so a turn resumed after a held pause is
-prefetched as the session will ask it: the segments joined by a space.
+Reading the words takes the model 0.1–0.5 s on two CPU cores, and the reply's prompt is read on the
+same cores: the reply asks first (``read_first``), and every question about the same words is one request.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 import openai
-from livekit.agents import AgentSession, ConversationItemAddedEvent, llm
+from livekit.agents import llm
 from livekit.agents.language import LanguageCode
 
 logger = logging.getLogger("voicecall.turns")
@@ -74,26 +71,7 @@ class TranscriptTurnDetector:
         self._prompt = prompt
         self._timeout_s = timeout_s
         self.last: TurnPrediction | None = None
-        self._turn_so_far = ""  # the caller's uncommitted turn, as the session last asked about it
-        self._pending: dict[str, asyncio.Task[float]] = {}  # words → the request asking about them
-
-    def attach(self, session: AgentSession) -> None:
-        """Follow the session's turns: a committed user turn starts the next one afresh."""
-        session.on("conversation_item_added", self._on_item)
-
-    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
-        if isinstance(ev.item, llm.ChatMessage) and ev.item.role == "user":
-            self._turn_so_far = ""
-            self._pending.clear()
-
-    def prefetch(self, segment: str) -> None:
-        """The STT's early transcript of the segment the caller just stopped in: ask now."""
-        if not segment.strip():
-            return
-        words = normalized(f"{self._turn_so_far} {segment.strip()}")
-        if words and words not in self._pending:
-            self._pending = {}  # only the latest words matter
-            self._task_for(words)
+        self._latest: tuple[str, asyncio.Task[float]] | None = None  # the last words asked about
 
     @property
     def model(self) -> str:
@@ -115,9 +93,7 @@ class TranscriptTurnDetector:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 (livekit-agents' protocol names it)
     ) -> float:
-        said = last_user_text(chat_ctx)
-        self._turn_so_far = said
-        text = normalized(said)
+        text = normalized(last_user_text(chat_ctx))
         if not text:
             return 1.0
         return await asyncio.shield(self._task_for(text, timeout))
@@ -135,17 +111,16 @@ class TranscriptTurnDetector:
     def _task_for(self, text: str, timeout: float | None = None) -> asyncio.Task[float]:
         # asked more than once for the same words (livekit-agents at the VAD's end of speech and at the
         # transcript, the reply before its request): one request
-        task = self._pending.get(text)
-        if task is None:
-            task = self._pending[text] = asyncio.create_task(self._ask(text, timeout))
-        return task
+        if self._latest is None or self._latest[0] != text:
+            self._latest = (text, asyncio.create_task(self._ask(text, timeout)))
+        return self._latest[1]
 
     async def _ask(self, text: str, timeout: float | None = None) -> float:  # noqa: ASYNC109
         started = time.perf_counter()
         try:
             reply = await self._client.completions.create(
                 model=self._model,
-                prompt=self._prompt.format(text=text),
+                prompt=self._prompt.replace("{text}", text),
                 max_tokens=1,
                 temperature=0.0,
                 logprobs=20,

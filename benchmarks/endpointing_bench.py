@@ -477,17 +477,17 @@ ModelServer = tuple[str, str]  # the local model server's URL and API key
 def worker_settings(setting: Setting, base_url: str, model_server: ModelServer | None = None) -> Any:
     from agent_worker.settings import WorkerSettings
 
-    real: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
     if setting.real_stt:
         if model_server is None:
             raise RuntimeError(f"{setting.name}: needs the local model server")
-        real = {
+        overrides = {
             "stt_provider": "local",
             "local_model_url": model_server[0],
             "local_model_api_key": model_server[1],
         }
     if setting.turn_detection == "transcript" and setting.threshold_zh is not None:
-        real["turn_transcript_threshold"] = setting.threshold_zh
+        overrides["turn_transcript_threshold"] = setting.threshold_zh
     fields: dict[str, Any] = {
         "stt_provider": "openai",
         "llm_provider": "openai",
@@ -503,7 +503,7 @@ def worker_settings(setting: Setting, base_url: str, model_server: ModelServer |
         "max_endpointing_delay": setting.max_delay,
         "vad_min_silence_duration": setting.vad_silence,
     }
-    return WorkerSettings(**(fields | real))
+    return WorkerSettings(**(fields | overrides))
 
 
 async def run_one(
@@ -1256,8 +1256,8 @@ realtime" {slow} times.
 - *Transcript detector* (`TURN_DETECTION=transcript`): at each decision the worker sends the caller's
   words so far (the transcript, its final punctuation removed) to the model server's `/v1/completions`
   and sums the probability that the next token ends the sentence (。？！.?! or the end of the message);
-  under TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. The worker asks as soon as the
-  STT's early decode has the words, while the VAD still waits for its silence.
+  under TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. (In a call the reply's own
+  request waits for that answer; here the replies come from the fake.)
 - v1-mini's thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences
@@ -1293,12 +1293,16 @@ def build_result(
         if silence and model_records
         else []
     )
-    tables = [settings_table(settings), live_table(rows, shipped), pause_table(rows, corpus_pauses)]
+    decided = decision_table(rows)
+    tables = [
+        settings_table(settings),
+        live_table(rows, shipped),
+        pause_table(rows, corpus_pauses),
+        *([decided] if decided is not None else []),
+    ]
     if replays:
         tables.append(sweep_table([r for r in replays if r.max_delay == shipped.max_delay], v1_mini))
         tables.append(max_delay_table(replays, v1_mini))
-    if (decided := decision_table(rows)) is not None:
-        tables.insert(3, decided)
     if scores:
         tables.append(model_table(scores))
     wrong = sum(r.wrong_language for r in rows)

@@ -17,7 +17,7 @@ from agent_worker.providers import azure_speech, openai_compat
 from agent_worker.providers.openai_compat import OpenAIEndpoint, cloud_endpoint, local_endpoint
 from agent_worker.settings import Language, Provider, WorkerSettings
 from agent_worker.speech_chunks import ClauseTokenizer
-from agent_worker.stt_stream import EagerOptions, EagerStreamAdapter, EarlyListener
+from agent_worker.stt_stream import EagerOptions, EagerStreamAdapter
 
 
 @dataclass
@@ -43,10 +43,7 @@ def _endpoint(settings: WorkerSettings, provider: Provider) -> OpenAIEndpoint:
     return local_endpoint(settings) if provider is Provider.LOCAL else cloud_endpoint(settings)
 
 
-def build_stt(
-    settings: WorkerSettings, language: Language, vad_: vad.VAD, early_listener: EarlyListener | None = None
-) -> stt.STT:
-    """``early_listener``: told the local STT's early transcripts (the transcript turn detector)."""
+def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> stt.STT:
     local = openai_compat.build_stt(local_endpoint(settings), settings, language)
     if settings.stt_provider is Provider.LOCAL:
         # the local server decodes for free: interim transcripts, and the final one started early
@@ -57,7 +54,6 @@ def build_stt(
                 interim_interval=settings.stt_interim_interval,
                 early_final_after=settings.stt_early_final_after,
             ),
-            early_listener=early_listener,
         )
     cloud = (
         openai_compat.build_stt(cloud_endpoint(settings), settings, language)
@@ -100,17 +96,12 @@ def _build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     return tts.FallbackAdapter([cloud, local], max_retry_per_tts=1)
 
 
-def build_pipeline(
-    settings: WorkerSettings,
-    language: Language,
-    conversation: str,
-    early_listener: EarlyListener | None = None,
-) -> Pipeline:
+def build_pipeline(settings: WorkerSettings, language: Language, conversation: str) -> Pipeline:
     """``conversation``: a key for this call (the session id) that keeps its prompt cache together."""
     vad_ = build_vad(settings)
     return Pipeline(
         vad=vad_,
-        stt=build_stt(settings, language, vad_, early_listener),
+        stt=build_stt(settings, language, vad_),
         llm=build_llm(settings, conversation),
         tts=build_tts(settings, language),
     )
