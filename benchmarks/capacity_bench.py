@@ -206,7 +206,11 @@ def memory_phase(options: RunOptions, server: Any, executor: str, n_calls: int, 
     from tests.support.caller import load_48k
     from tests.support.voices import speak_natural
 
-    speech = load_48k(speak_natural(MEMORY_QUESTION, "en", options.work_dir / "memq.wav")) if ask else None
+    speech = (
+        load_48k(speak_natural(MEMORY_QUESTION, "en", options.work_dir / "memq.wav", reproducible=False))
+        if ask
+        else None
+    )
     settings = stack_support.stack_settings(model_server=server, with_web=False)
     keys = (settings.api_key, settings.api_secret, settings.agent_name)
     env = {
@@ -384,7 +388,7 @@ def run_levels(
     from tests.support.caller import load_48k
     from tests.support.voices import speak_natural
 
-    wav = speak_natural(QUESTION, "en", options.work_dir / "q.wav")
+    wav = speak_natural(QUESTION, "en", options.work_dir / "q.wav", reproducible=False)
     speech = load_48k(wav)
     samples, rate = read_wav(wav)
     speech_s = samples.size / rate

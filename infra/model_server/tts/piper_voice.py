@@ -39,17 +39,21 @@ class PiperVoice(LazyVoice):
     sample_rate = 22050  # a "medium" Piper voice; checked against its config at load
     gain = 1.2  # its loudest everyday sentences peak at 0.8
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, seed: int = 0) -> None:
+        """``seed`` > 0: the same text gives the same audio. onnxruntime seeds the voice's random ops
+        when a session is made and their draws go on from run to run, so each synthesis then gets a
+        session of its own (≈ 0.4 s more: for test callers, not for replies)."""
+        if seed < 0:
+            raise ValueError(f"seed must be 0 (unseeded) or positive, not {seed}")
         super().__init__()
         self._threads = threads
+        self._seed = seed
         self._espeak_voice = "en-us"
         self._id_map: dict[str, list[int]] = {}
         self._scales = (0.667, 1.0, 0.8)  # noise_scale, length_scale, noise_w: replaced by the config's
         self._session: Any = None
 
     def _load(self) -> None:
-        import onnxruntime
-
         config = json.loads(PIPER_JOE_CONFIG.path().read_text(encoding="utf-8"))
         if config["audio"]["sample_rate"] != self.sample_rate or config.get("num_speakers", 1) != 1:
             raise ModelFileError(f"{PIPER_JOE_CONFIG.relpath}: not the single-speaker 22.05 kHz voice")
@@ -58,13 +62,20 @@ class PiperVoice(LazyVoice):
         inference = config["inference"]
         self._scales = (inference["noise_scale"], inference["length_scale"], inference["noise_w"])
         espeak.check_voice(self._espeak_voice)
+        self._session = self._new_session()
+        self._infer(self.phoneme_ids("Hello."), 1.0)  # first run allocates the arena: not in a reply
+
+    def _new_session(self) -> Any:
+        import onnxruntime
+
+        if self._seed:
+            onnxruntime.set_seed(self._seed)  # process-wide: read by the sessions made after it
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
+        return onnxruntime.InferenceSession(
             str(PIPER_JOE_ONNX.path()), options, providers=["CPUExecutionProvider"]
         )
-        self._infer(self.phoneme_ids("Hello."), 1.0)  # first run allocates the arena: not in a reply
 
     def phonemes(self, text: str) -> str:
         clauses = split_clauses(text)
@@ -107,5 +118,6 @@ class PiperVoice(LazyVoice):
             "input_lengths": np.array([len(ids)], np.int64),
             "scales": scales,
         }
-        audio = self._session.run(None, feeds)[0]
+        session = self._new_session() if self._seed else self._session
+        audio = session.run(None, feeds)[0]
         return np.asarray(audio, np.float32).reshape(-1)

