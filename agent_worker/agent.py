@@ -69,8 +69,11 @@ class VoiceAgent(Agent):
                 ctx.add_message(role="assistant", content=greeting)
             self._warm(ctx)
             # While the caller speaks, read their words so far too: at the end of the turn the server
-            # then evaluates only what the last interim transcript did not have.
-            self.session.on("user_input_transcribed", self._on_transcribed)
+            # then evaluates only what the last interim transcript did not have. Not with the
+            # transcript turn detector: the interims are its (a far shorter prompt), and the two
+            # requests would share the cores as the turn ends.
+            if self._turn_detector is None:
+                self.session.on("user_input_transcribed", self._on_transcribed)
 
     def say_phrase(self, text: str, allow_interruptions: bool = True) -> SpeechHandle:
         """A fixed phrase: from the phrase cache when there is one."""

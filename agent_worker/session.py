@@ -53,7 +53,7 @@ def turn_handling(
         turn_detection=turn_detector(settings) if detector is None else detector,
         endpointing={
             "mode": "fixed",
-            "min_delay": settings.min_endpointing_delay,
+            "min_delay": settings.endpointing_min_delay,
             "max_delay": settings.max_endpointing_delay,
         },
         interruption={
@@ -134,4 +134,7 @@ def new_call(
     # the transcript detector and the replies take turns on the model server
     transcript = detector if isinstance(detector, TranscriptTurnDetector) else None
     agent = build_agent(settings, language, persona, greet, opening, transcript)
-    return build_session(settings, pipeline, echo_free, detector), agent
+    session = build_session(settings, pipeline, echo_free, detector)
+    if transcript is not None:
+        transcript.follow(session)
+    return session, agent

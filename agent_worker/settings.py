@@ -89,11 +89,13 @@ class WorkerSettings(BaseSettings):
 
     # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
     # (0: none), and the final decode started after this much silence instead of at the end (0: off).
-    # Interims are off by default: on two CPU cores their decodes (and the prompt warm-up they feed)
-    # still ran when the caller stopped, and the final transcript took 1.9 s instead of 0.46 s
-    # (docs/benchmarks.md). Worth turning on with a GPU model server.
-    stt_interim_interval: float = Field(0.0, ge=0.0, le=10.0)
-    stt_early_final_after: float = Field(0.2, ge=0.0, le=2.0)
+    # Unset, interims come with the transcript turn detector, which reads each one ahead (its prompt is
+    # the caller's words alone): at the end of the turn it then reads only the last words
+    # (docs/benchmarks.md, endpointing). Without it they would feed the reply's prompt warm-up, which
+    # on two CPU cores still ran when the caller stopped (the final transcript took 1.9 s instead of
+    # 0.46 s): off there unless set.
+    stt_interim_interval: float | None = Field(None, ge=0.0, le=10.0)
+    stt_early_final_after: float = Field(0.1, ge=0.0, le=2.0)
 
     # Turn taking (livekit-agents TurnHandlingOptions). "model": LiveKit's turn detector v1-mini, which
     # runs offline in-process (never LiveKit Cloud: the version is always given) and scores, 0.2 s into a
@@ -114,7 +116,9 @@ class WorkerSettings(BaseSettings):
     turn_prompt: str = Field("<|im_start|>user\n{text}", min_length=6)
     turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
     turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")
-    min_endpointing_delay: float = Field(0.5, ge=0.0, le=5.0)
+    # Unset: 0.3 s with the transcript detector (it holds the pauses itself, and its answer, not the
+    # silence, then ends the turn), 0.5 s with v1-mini or silence alone (docs/benchmarks.md, endpointing).
+    min_endpointing_delay: float | None = Field(None, ge=0.0, le=5.0)
     max_endpointing_delay: float = Field(1.2, ge=0.1, le=30.0)
     allow_interruptions: bool = True
     min_interruption_duration: float = Field(0.5, ge=0.0, le=5.0)
@@ -232,7 +236,7 @@ class WorkerSettings(BaseSettings):
                     )
         if problems := self._secret_problems():
             raise ValueError("; ".join(problems))
-        if self.min_endpointing_delay > self.max_endpointing_delay:
+        if self.endpointing_min_delay > self.max_endpointing_delay:
             raise ValueError("MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY")
         if "{text}" not in self.turn_prompt:
             raise ValueError("TURN_PROMPT: needs {text} where the caller's words go")
@@ -247,6 +251,20 @@ class WorkerSettings(BaseSettings):
     def uses_local_server(self) -> bool:
         stages = (self.stt_provider, self.llm_provider, self.tts_provider)
         return self.fallback_to_local or Provider.LOCAL in stages or self.turn_detector_kind == "transcript"
+
+    @property
+    def endpointing_min_delay(self) -> float:
+        """MIN_ENDPOINTING_DELAY, or its default for the turn detector in use."""
+        if self.min_endpointing_delay is not None:
+            return self.min_endpointing_delay
+        return 0.3 if self.turn_detector_kind == "transcript" else 0.5
+
+    @property
+    def interim_interval(self) -> float:
+        """STT_INTERIM_INTERVAL, or its default for the turn detector in use."""
+        if self.stt_interim_interval is not None:
+            return self.stt_interim_interval
+        return 1.0 if self.turn_detector_kind == "transcript" else 0.0
 
     @property
     def turn_detector_kind(self) -> Literal["model", "vad", "transcript"]:

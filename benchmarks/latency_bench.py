@@ -258,7 +258,7 @@ def worker_defaults() -> dict[str, Any]:
 
     s = WorkerSettings(_env_file=None)
     return {
-        "min_endpointing_delay": s.min_endpointing_delay,
+        "min_endpointing_delay": s.endpointing_min_delay,
         "max_endpointing_delay": s.max_endpointing_delay,
         "vad_min_silence_duration": s.vad_min_silence_duration,
         "turn_detection": s.turn_detector_kind,

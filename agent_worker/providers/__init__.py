@@ -51,7 +51,7 @@ def build_stt(settings: WorkerSettings, language: Language, vad_: vad.VAD) -> st
             stt=local,
             vad=vad_,
             options=EagerOptions(
-                interim_interval=settings.stt_interim_interval,
+                interim_interval=settings.interim_interval,
                 early_final_after=settings.stt_early_final_after,
             ),
         )

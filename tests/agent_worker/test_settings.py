@@ -122,3 +122,14 @@ def test_local_and_cloud_stages_share_one_plugin_and_differ_only_by_settings() -
     assert isinstance(pipeline.tts._wrapped_tts, openai.TTS)
     cloud = WorkerSettings(_env_file=None, stt_provider="openai", openai_api_key="k")  # type: ignore[call-arg]
     assert isinstance(build_pipeline(cloud, "en", "call-2").stt, stt.FallbackAdapter)
+
+
+def test_the_endpointing_delay_and_interims_default_by_turn_detector() -> None:
+    local = WorkerSettings(_env_file=None)  # type: ignore[call-arg]
+    assert local.turn_detector_kind == "transcript"
+    assert (local.endpointing_min_delay, local.interim_interval) == (0.3, 1.0)
+    cloud = WorkerSettings(_env_file=None, llm_provider="openai", openai_api_key="k")  # type: ignore[call-arg]
+    assert cloud.turn_detector_kind == "model"
+    assert (cloud.endpointing_min_delay, cloud.interim_interval) == (0.5, 0.0)
+    chosen = WorkerSettings(_env_file=None, min_endpointing_delay=0.7, stt_interim_interval=0)  # type: ignore[call-arg]
+    assert (chosen.endpointing_min_delay, chosen.interim_interval) == (0.7, 0.0)

@@ -85,3 +85,17 @@ async def test_an_early_decode_at_a_pause_is_dropped_when_the_caller_goes_on(
     finals = [t for k, t in seen if k is stt.SpeechEventType.FINAL_TRANSCRIPT]
     assert len(finals) == 1, seen
     assert "睡" in finals[0] and "怎么办" in finals[0], finals
+
+
+async def test_the_early_final_decode_arrives_as_an_interim_before_the_final(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    """Whoever follows the interims (the transcript turn detector) gets the likely final as soon as it is
+    decoded, 0.1 s into the silence, not when the VAD ends the utterance."""
+    wav = speak_natural("Could you check whether the pharmacy is open?", "en", tmp_path / "q.wav")
+    seen = await events_for(
+        wav, model_server, EagerOptions(interim_interval=1.0, early_final_after=0.1), "en"
+    )
+    final = next(i for i, (k, _) in enumerate(seen) if k is stt.SpeechEventType.FINAL_TRANSCRIPT)
+    assert "pharmacy" in seen[final][1].lower(), seen
+    assert (stt.SpeechEventType.INTERIM_TRANSCRIPT, seen[final][1]) in seen[:final], seen

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from livekit.agents import llm
+from livekit.agents import AgentSession, ConversationItemAddedEvent, UserInputTranscribedEvent, llm
 
 from agent_worker.settings import WorkerSettings
 from agent_worker.transcript_turns import (
@@ -141,9 +142,9 @@ async def test_the_reply_reads_first_and_the_same_words_are_asked_once(
     asked: list[str] = []
     real = d._ask
 
-    async def spy(text: str, timeout: float | None = None) -> float:  # noqa: ASYNC109
+    async def spy(text: str, timeout: float | None = None, after: Any = None) -> float:  # noqa: ASYNC109
         asked.append(text)
-        return await real(text, timeout)
+        return await real(text, timeout, after=after)
 
     monkeypatch.setattr(d, "_ask", spy)
     # The reply asks first (nobody has yet), with Whisper's full stop and all...
@@ -156,6 +157,60 @@ async def test_the_reply_reads_first_and_the_same_words_are_asked_once(
     # The caller goes on after the held pause: the turn's words so far are a new question.
     ended = await d.predict_end_of_turn(context("我的孩子最近。 总是不想去上学。"))
     assert asked == ["我的孩子最近", "我的孩子最近。 总是不想去上学"] and ended >= THRESHOLD
+
+
+@pytest.mark.slow
+async def test_interim_transcripts_are_asked_about_as_the_turn_so_far_one_request_at_a_time(
+    model_server: ModelServer,
+) -> None:
+    """While the caller speaks, the detector reads their words so far (the server then has them
+    cached at the end of the turn); a request for newer words waits for the one still reading."""
+    d = detector(model_server)
+    session: AgentSession = AgentSession()
+    d.follow(session)
+    requests: list[tuple[str, float, float]] = []  # (prompt, sent, answered)
+    real = d._client.completions.create
+
+    async def timed(**kwargs: Any) -> Any:
+        sent = time.monotonic()
+        reply = await real(**kwargs)
+        requests.append((kwargs["prompt"].removeprefix("<|im_start|>user\n"), sent, time.monotonic()))
+        return reply
+
+    d._client.completions.create = timed  # type: ignore[method-assign]
+
+    def heard(text: str, final: bool = False) -> None:
+        session.emit("user_input_transcribed", UserInputTranscribedEvent(transcript=text, is_final=final))
+
+    async def settled() -> None:
+        while d._newest is not None and not d._newest.done():
+            await d._newest
+
+    heard("I want")
+    heard("I want to")  # the detector is still reading: replaced by the next interim before its turn
+    heard("I want to buy")
+    await settled()
+    heard("I want to buy my mother.", final=True)  # the turn's first final: not asked by itself
+    heard("a nice")
+    await settled()
+    assert [r[0] for r in requests] == ["I want", "I want to buy", "I want to buy my mother. a nice"]
+    # livekit-agents asks about newer words while an interim is being read: that request waits
+    heard("a nice birthday")
+    ended = await d.predict_end_of_turn(context("I want to buy my mother. a nice birthday present."))
+    assert requests[-1][0] == "I want to buy my mother. a nice birthday present"
+    assert requests[-1][1] >= requests[-2][2], requests
+    assert ended >= THRESHOLD
+    # words already asked about are answered from memory, and a committed turn starts afresh
+    before = len(requests)
+    assert await d.predict_end_of_turn(context("I want to buy")) < THRESHOLD
+    assert len(requests) == before
+    session.emit(
+        "conversation_item_added",
+        ConversationItemAddedEvent(item=llm.ChatMessage(role="user", content=["I want to buy ..."])),
+    )
+    heard("Thanks")
+    await settled()
+    assert requests[-1][0] == "Thanks"
 
 
 @pytest.mark.slow
@@ -179,4 +234,4 @@ async def test_a_paused_sentence_heard_by_whisper_is_one_turn(
     assert turns[0][1] > utt.early_before_s, (turns, utt)
     # asked at the pause (held: the long wait) and at the end (the short one)
     assert decisions[0][1] == settings.max_endpointing_delay, decisions
-    assert decisions[-1][1] == settings.min_endpointing_delay, decisions
+    assert decisions[-1][1] == settings.endpointing_min_delay, decisions

@@ -123,7 +123,7 @@ async def test_a_whole_sentence_ends_its_turn_on_the_short_delay(
     assert len(turns) == 1 and len(users) == 1, (turns, users)
     assert decisions and decisions[-1][2] == lang, decisions
     # Judged complete: committed after MIN_ENDPOINTING_DELAY, not after the long wait.
-    assert decisions[-1][1] == settings.min_endpointing_delay, decisions
+    assert decisions[-1][1] == settings.endpointing_min_delay, decisions
     (_start, end), committed_at = turns[0], events.commits[0][2] - min(s for s, _e, _c in events.commits)
     assert committed_at - end < settings.max_endpointing_delay, (turns, committed_at)
 
