@@ -29,7 +29,10 @@ def turn_detector(settings: WorkerSettings) -> TurnDetectionMode | TranscriptTur
             base_url=settings.local_model_url,
             api_key=settings.local_model_api_key.get_secret_value(),
             model=settings.local_llm_model,
-            threshold=settings.turn_transcript_threshold,
+            thresholds={
+                "zh": settings.turn_transcript_threshold_zh,
+                "en": settings.turn_transcript_threshold_en,
+            },
             prompt=settings.turn_prompt,
         )
     from livekit.agents.inference import TurnDetector

@@ -107,12 +107,16 @@ class WorkerSettings(BaseSettings):
     # a 0.9 s pause while a misjudged end costs 1.2 s. A low threshold fails towards silence alone.
     # "transcript": the local model server's language model reads the caller's words so far and says
     # how likely the sentence ends there (agent_worker/transcript_turns.py); below
-    # TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. TURN_PROMPT: the completion prompt
-    # around the words, the model's chat template up to the caller's message ({text}). "auto" (the
-    # default): "transcript" where the replies come from the local model server (it is there anyway),
-    # "model" with a cloud LLM. Measured: docs/benchmarks.md, endpointing.
+    # TURN_TRANSCRIPT_THRESHOLD_ZH/_EN (by the transcript's language; any other: the lower) the turn
+    # waits MAX_ENDPOINTING_DELAY. English is higher: a complete clause ("I have been sleeping badly
+    # lately") scores 0.2-0.3 at its comma, a sentence's end 0.4-0.98; in Mandarin a sentence's end can
+    # score 0.13. TURN_PROMPT: the completion prompt around the words, the model's chat template up to
+    # the caller's message ({text}). "auto" (the default): "transcript" where the replies come from the
+    # local model server (it is there anyway), "model" with a cloud LLM. Measured: docs/benchmarks.md,
+    # endpointing.
     turn_detection: Literal["auto", "model", "vad", "transcript"] = "auto"
-    turn_transcript_threshold: float = Field(0.05, gt=0.0, lt=1.0)
+    turn_transcript_threshold_zh: float = Field(0.05, gt=0.0, lt=1.0)
+    turn_transcript_threshold_en: float = Field(0.35, gt=0.0, lt=1.0)
     turn_prompt: str = Field("<|im_start|>user\n{text}", min_length=6)
     turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
     turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")

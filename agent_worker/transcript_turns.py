@@ -27,6 +27,7 @@ import math
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import openai
@@ -63,7 +64,7 @@ class TranscriptTurnDetector:
         base_url: str | None,
         api_key: str,
         model: str,
-        threshold: float,
+        thresholds: Mapping[str, float],
         prompt: str = DEFAULT_PROMPT,
         timeout_s: float = 2.0,
     ) -> None:
@@ -71,7 +72,9 @@ class TranscriptTurnDetector:
             raise ValueError("the turn prompt needs a {text} placeholder")
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
         self._model = model
-        self._threshold = threshold
+        if not thresholds:
+            raise ValueError("the turn detector needs a threshold for at least one language")
+        self._thresholds = dict(thresholds)
         self._prompt = prompt
         self._timeout_s = timeout_s
         self.last: TurnPrediction | None = None
@@ -89,7 +92,13 @@ class TranscriptTurnDetector:
         return "voicecall-transcript"
 
     async def unlikely_threshold(self, language: LanguageCode | None) -> float | None:
-        return self._threshold
+        return self.threshold_for(language)
+
+    def threshold_for(self, language: str | None) -> float:
+        """The threshold for a transcript's language (its base code: "en-US" is "en"); a language with
+        none of its own gets the lowest, which ends turns soonest, as silence alone would."""
+        lowest = min(self._thresholds.values())
+        return self._thresholds.get(LanguageCode(language).language, lowest) if language else lowest
 
     async def supports_language(self, language: LanguageCode | None) -> bool:
         return True

@@ -285,7 +285,8 @@ class Setting:
         elif self.turn_detection == "transcript":
             detector = (
                 "TURN_DETECTION=transcript (the model server's qwen2.5-1.5b reads the words), "
-                f"TURN_TRANSCRIPT_THRESHOLD={self.threshold_zh}"
+                f"TURN_TRANSCRIPT_THRESHOLD_ZH={self.threshold_zh}, "
+                f"TURN_TRANSCRIPT_THRESHOLD_EN={self.threshold_en}"
             )
         else:
             detector = (
@@ -308,8 +309,8 @@ def shipped_setting() -> Setting:
     return Setting(
         name="shipped",
         turn_detection=kind,
-        threshold_zh=f["turn_transcript_threshold"].default if transcript else f["turn_threshold_zh"].default,
-        threshold_en=f["turn_transcript_threshold"].default if transcript else f["turn_threshold_en"].default,
+        threshold_zh=f["turn_transcript_threshold_zh" if transcript else "turn_threshold_zh"].default,
+        threshold_en=f["turn_transcript_threshold_en" if transcript else "turn_threshold_en"].default,
         min_delay=defaults.endpointing_min_delay,
         max_delay=float(f["max_endpointing_delay"].default),
         vad_silence=float(f["vad_min_silence_duration"].default),
@@ -490,8 +491,10 @@ def worker_settings(setting: Setting, base_url: str, model_server: ModelServer |
             "local_model_url": model_server[0],
             "local_model_api_key": model_server[1],
         }
-    if setting.turn_detection == "transcript" and setting.threshold_zh is not None:
-        overrides["turn_transcript_threshold"] = setting.threshold_zh
+    if setting.turn_detection == "transcript":
+        for lang in LANGS:
+            if (value := setting.threshold(lang)) is not None:
+                overrides[f"turn_transcript_threshold_{lang}"] = value
     fields: dict[str, Any] = {
         "stt_provider": "openai",
         "llm_provider": "openai",
@@ -1269,10 +1272,10 @@ nothing. The VAD warned "slower than realtime" {slow} times.
 - *Transcript detector* (`TURN_DETECTION=transcript`): at each decision the worker sends the caller's
   words so far (the transcript, its final punctuation removed) to the model server's `/v1/completions`
   and sums the probability that the next token ends the sentence (。？！.?! or the end of the message);
-  under TURN_TRANSCRIPT_THRESHOLD the turn waits MAX_ENDPOINTING_DELAY. It asks about every interim
-  transcript too (the turn so far; the early final decode is one), so the server has read most of the
-  words when the turn ends. (In a call the reply's own request waits for that answer; here the replies
-  come from the fake.)
+  under TURN_TRANSCRIPT_THRESHOLD_ZH/_EN (by the transcript's language) the turn waits
+  MAX_ENDPOINTING_DELAY. It asks about every interim transcript too (the turn so far; the early final
+  decode is one), so the server has read most of the words when the turn ends. (In a call the reply's
+  own request waits for that answer; here the replies come from the fake.)
 - v1-mini's thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences

@@ -15,6 +15,7 @@ import openai
 import pytest
 from livekit.agents import AgentSession, ConversationItemAddedEvent, UserInputTranscribedEvent, llm
 
+from agent_worker.persona import language_of
 from agent_worker.settings import WorkerSettings
 from agent_worker.transcript_turns import (
     TranscriptTurnDetector,
@@ -26,7 +27,14 @@ from tests.agent_worker.test_turn_taking import PAUSE_S, PAUSED, Lang, call, rel
 from tests.conftest import FakeOpenAIHandle
 from tests.support.model_server import ModelServer
 
-THRESHOLD = WorkerSettings.model_fields["turn_transcript_threshold"].default
+THRESHOLDS = {
+    lang: WorkerSettings.model_fields[f"turn_transcript_threshold_{lang}"].default for lang in ("zh", "en")
+}
+
+
+def threshold(said: str) -> float:
+    """The shipped threshold for the language the words are in."""
+    return THRESHOLDS[language_of(said) or "en"]
 
 
 def context(*said: str) -> llm.ChatContext:
@@ -39,7 +47,7 @@ def context(*said: str) -> llm.ChatContext:
 
 def detector(server: ModelServer, **kwargs: Any) -> TranscriptTurnDetector:
     return TranscriptTurnDetector(
-        base_url=server.url, api_key=server.api_key, model="qwen2.5-1.5b", threshold=THRESHOLD, **kwargs
+        base_url=server.url, api_key=server.api_key, model="qwen2.5-1.5b", thresholds=THRESHOLDS, **kwargs
     )
 
 
@@ -82,11 +90,20 @@ async def test_an_unreachable_server_ends_the_turn_on_silence(caplog: pytest.Log
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     d = TranscriptTurnDetector(
-        base_url=f"http://127.0.0.1:{port}/v1", api_key="k", model="m", threshold=THRESHOLD, timeout_s=2.0
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="k", model="m", thresholds=THRESHOLDS, timeout_s=2.0
     )
     with caplog.at_level(logging.WARNING, logger="voicecall.turns"):
         assert await d.predict_end_of_turn(context("If it rains tomorrow")) == 1.0
     assert "ending the turn on silence" in caplog.text
+
+
+def test_the_threshold_is_the_transcripts_languages_and_the_lowest_for_any_other() -> None:
+    d = TranscriptTurnDetector(base_url=None, api_key="k", model="m", thresholds={"zh": 0.05, "en": 0.35})
+    assert d.threshold_for("en") == d.threshold_for("en-US") == d.threshold_for("english") == 0.35
+    assert d.threshold_for("zh") == d.threshold_for("zh-CN") == 0.05
+    assert d.threshold_for("fr") == d.threshold_for(None) == 0.05
+    with pytest.raises(ValueError, match="threshold"):
+        TranscriptTurnDetector(base_url=None, api_key="k", model="m", thresholds={})
 
 
 def test_a_prompt_without_the_words_is_a_configuration_error() -> None:
@@ -130,8 +147,8 @@ async def test_unfinished_words_fall_below_the_threshold_and_a_sentence_above_it
     model_server: ModelServer, unfinished: str, finished: str
 ) -> None:
     d = detector(model_server)
-    assert await d.predict_end_of_turn(context(unfinished)) < THRESHOLD
-    assert await d.predict_end_of_turn(context(finished)) >= THRESHOLD
+    assert await d.predict_end_of_turn(context(unfinished)) < threshold(unfinished)
+    assert await d.predict_end_of_turn(context(finished)) >= threshold(finished)
 
 
 @pytest.mark.slow
@@ -152,11 +169,11 @@ async def test_the_reply_reads_first_and_the_same_words_are_asked_once(
     assert asked == ["我的孩子最近"] and d.last is not None and d.last.text == "我的孩子最近"
     # ...and livekit-agents' questions about the same words (it asks twice) find that answer.
     held = await d.predict_end_of_turn(context("我的孩子最近。"))
-    assert await d.predict_end_of_turn(context("我的孩子最近。")) == held < THRESHOLD
+    assert await d.predict_end_of_turn(context("我的孩子最近。")) == held < THRESHOLDS["zh"]
     assert len(asked) == 1
     # The caller goes on after the held pause: the turn's words so far are a new question.
     ended = await d.predict_end_of_turn(context("我的孩子最近。 总是不想去上学。"))
-    assert asked == ["我的孩子最近", "我的孩子最近。 总是不想去上学"] and ended >= THRESHOLD
+    assert asked == ["我的孩子最近", "我的孩子最近。 总是不想去上学"] and ended >= THRESHOLDS["zh"]
 
 
 @pytest.mark.slow
@@ -199,10 +216,10 @@ async def test_interim_transcripts_are_asked_about_as_the_turn_so_far_one_reques
     ended = await d.predict_end_of_turn(context("I want to buy my mother. a nice birthday present."))
     assert requests[-1][0] == "I want to buy my mother. a nice birthday present"
     assert requests[-1][1] >= requests[-2][2], requests
-    assert ended >= THRESHOLD
+    assert ended >= THRESHOLDS["en"]
     # words already asked about are answered from memory, and a committed turn starts afresh
     before = len(requests)
-    assert await d.predict_end_of_turn(context("I want to buy")) < THRESHOLD
+    assert await d.predict_end_of_turn(context("I want to buy")) < THRESHOLDS["en"]
     assert len(requests) == before
     session.emit(
         "conversation_item_added",
