@@ -48,7 +48,8 @@ describe('screens with a stand-in API', () => {
     const bearer = api.requests.filter((r) => r.path === '/sessions' || r.path === '/analytics');
     assert.ok(bearer.length >= 2 && bearer.every((r) => /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/.test(r.authorization ?? '')));
     assert.match(await page.getByTestId('totals').innerText(), /42/);
-    assert.equal(await page.locator('.recharts-bar-rectangle').count() > 0, true);
+    // recharts draws once its container has been measured, after the table can already be there
+    await page.locator('.recharts-bar-rectangle').first().waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('[data-testid="sessions"] tbody tr').count(), 10);
     await page.screenshot({ path: artifact('analytics-en.png'), fullPage: true });
     await page.getByRole('button', { name: /Next page/ }).click();
