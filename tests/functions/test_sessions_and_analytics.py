@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -13,7 +14,20 @@ from tests.functions.helpers import iso, post_events, post_webhook, started, tur
 from tests.functions.lambda_events import invoke
 from tests.support.operator import Operator
 
-TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+
+@pytest.fixture
+def today() -> datetime:
+    """Noon of the day the test runs in (the day /token stamps a session with).
+
+    Read per test, not at import: a run that crossed midnight stamped its sessions with a day the
+    test's query did not cover. Within seconds of midnight, wait for the new day.
+    """
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if (midnight - now).total_seconds() < 30:
+        time.sleep((midnight - now).total_seconds() + 0.1)
+        now = datetime.now(UTC)
+    return now.replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def start_room_on(room: str, day: datetime) -> None:
@@ -24,16 +38,18 @@ def start_room_on(room: str, day: datetime) -> None:
     assert reply.status == 200 and reply.json()["applied"] is True
 
 
-def test_pagination_walks_every_session_once_newest_day_first(fresh_tables: None, operator: Operator) -> None:
+def test_pagination_walks_every_session_once_newest_day_first(
+    fresh_tables: None, operator: Operator, today: datetime
+) -> None:
     rooms: dict[str, date] = {}
     for days_ago, count in ((0, 1), (1, 2), (2, 3), (4, 1)):
         for i in range(count):
             room = f"call-d{days_ago}n{i}0000000"
-            start_room_on(room, TODAY - timedelta(days=days_ago))
-            rooms[room] = (TODAY - timedelta(days=days_ago)).date()
+            start_room_on(room, today - timedelta(days=days_ago))
+            rooms[room] = (today - timedelta(days=days_ago)).date()
     query = {
-        "from": (TODAY - timedelta(days=5)).date().isoformat(),
-        "to": TODAY.date().isoformat(),
+        "from": (today - timedelta(days=5)).date().isoformat(),
+        "to": today.date().isoformat(),
         "limit": "2",
     }
     seen: list[str] = []
@@ -133,13 +149,13 @@ def _session_with_turns(
     assert post_events(real_room, events).status == 200
 
 
-def test_analytics_math_filters_and_days(fresh_tables: None, operator: Operator) -> None:
-    yesterday = TODAY - timedelta(days=1)
-    _session_with_turns("a", "en", "openai", [float(v) for v in range(1, 21)], TODAY, interrupted=3, errors=1)
-    _session_with_turns("b", "zh", "local", [0.5, 1.5], TODAY, errors=2)
+def test_analytics_math_filters_and_days(fresh_tables: None, operator: Operator, today: datetime) -> None:
+    yesterday = today - timedelta(days=1)
+    _session_with_turns("a", "en", "openai", [float(v) for v in range(1, 21)], today, interrupted=3, errors=1)
+    _session_with_turns("b", "zh", "local", [0.5, 1.5], today, errors=2)
     _session_with_turns("c", "zh", "local", [9.0], yesterday)  # session created today, turn yesterday
 
-    q = {"from": yesterday.date().isoformat(), "to": TODAY.date().isoformat()}
+    q = {"from": yesterday.date().isoformat(), "to": today.date().isoformat()}
     auth = operator.headers()
     report = invoke("GET", "/analytics", query=q, headers=auth).json()
     overall = report["overall"]
@@ -155,8 +171,8 @@ def test_analytics_math_filters_and_days(fresh_tables: None, operator: Operator)
     assert overall["stages"]["stt_duration"] == {"count": 0, "p50": None, "p95": None, "mean": None}
     by_day = {d["day"]: d for d in report["days"]}
     assert by_day[yesterday.date().isoformat()]["turns"] == 1
-    assert by_day[TODAY.date().isoformat()]["turns"] == 22
-    assert by_day[TODAY.date().isoformat()]["sessions"] == 3
+    assert by_day[today.date().isoformat()]["turns"] == 22
+    assert by_day[today.date().isoformat()]["sessions"] == 3
 
     english = invoke("GET", "/analytics", query={**q, "lang": "en"}, headers=auth).json()["overall"]
     assert english["sessions"] == 1 and english["turns"] == 20 and english["errors"] == 1
