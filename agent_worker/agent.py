@@ -58,6 +58,11 @@ class VoiceAgent(Agent):
         self._background: set[asyncio.Task[None]] = set()
         self._warming: asyncio.Task[None] | None = None
 
+    @property
+    def prefills(self) -> bool:
+        """Whether the LLM server reads the instructions when the call starts (``prefill``)."""
+        return self._prefill
+
     async def on_enter(self) -> None:
         # A fixed greeting skips the LLM, so the caller hears the agent as soon as it joins.
         greeting = self._opening or self._persona.greeting(self._language)
@@ -69,9 +74,8 @@ class VoiceAgent(Agent):
                 ctx.add_message(role="assistant", content=greeting)
             self._warm(ctx)
             # While the caller speaks, read their words so far too: at the end of the turn the server
-            # then evaluates only what the last interim transcript did not have. Not with the
-            # transcript turn detector: the interims are its (a far shorter prompt), and the two
-            # requests would share the cores as the turn ends.
+            # then evaluates only what the last interim transcript did not have. The transcript turn
+            # detector does that itself (its question is this prompt up to the caller's words).
             if self._turn_detector is None:
                 self.session.on("user_input_transcribed", self._on_transcribed)
 
@@ -95,7 +99,7 @@ class VoiceAgent(Agent):
         self._warm(with_partial_turn(self.chat_ctx, ev.transcript))
 
     def _for_llm(self, chat_ctx: llm.ChatContext) -> llm.ChatContext:
-        return with_reply_language(bounded_context(chat_ctx, self._memory_turns), self._language)
+        return prepared_context(chat_ctx, memory_turns=self._memory_turns, language=self._language)
 
     async def llm_node(
         self,
@@ -141,6 +145,11 @@ async def warm_prompt(model: llm.LLM | Any, chat_ctx: llm.ChatContext) -> None:
                     break
     except Exception as exc:
         logger.debug("prompt warm-up failed: %s", exc)
+
+
+def prepared_context(chat_ctx: llm.ChatContext, *, memory_turns: int, language: Language) -> llm.ChatContext:
+    """What a reply's request holds: the memory window, each user message with its language hint."""
+    return with_reply_language(bounded_context(chat_ctx, memory_turns), language)
 
 
 def with_partial_turn(chat_ctx: llm.ChatContext, words: str) -> llm.ChatContext:

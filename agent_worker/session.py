@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from livekit.agents import AgentSession
 from livekit.agents.voice.turn import TurnDetectionMode, TurnHandlingOptions
 
-from agent_worker.agent import VoiceAgent
+from agent_worker.agent import VoiceAgent, prepared_context
 from agent_worker.persona import Persona, get_persona
 from agent_worker.phrase_cache import PhraseCache, voice_key
 from agent_worker.providers import Pipeline, build_pipeline
@@ -13,13 +15,16 @@ from agent_worker.settings import Language, Provider, WorkerSettings
 from agent_worker.transcript_turns import TranscriptTurnDetector
 
 
-def turn_detector(settings: WorkerSettings) -> TurnDetectionMode | TranscriptTurnDetector:
+def turn_detector(
+    settings: WorkerSettings, language: Language = "en", conversation: str = "turn-detector"
+) -> TurnDetectionMode | TranscriptTurnDetector:
     """Silence alone, LiveKit's turn detector v1-mini run offline in this process, or the local model
     server's language model reading the caller's transcript (``transcript``).
 
     The detector's threshold is looked up by the language of the caller's transcript (the STT's detected
     language, or the call's language in fixed mode), so a Mandarin turn is judged by TURN_THRESHOLD_ZH;
-    languages without a setting keep the model's own threshold.
+    languages without a setting keep the model's own threshold. ``language`` and ``conversation``:
+    the call's, for the transcript detector, which asks in the call's conversation as its replies do.
     """
     kind = settings.turn_detector_kind
     if kind == "vad":
@@ -33,7 +38,8 @@ def turn_detector(settings: WorkerSettings) -> TurnDetectionMode | TranscriptTur
                 "zh": settings.turn_transcript_threshold_zh,
                 "en": settings.turn_transcript_threshold_en,
             },
-            prompt=settings.turn_prompt,
+            conversation=conversation,
+            prepare=partial(prepared_context, memory_turns=settings.memory_turns, language=language),
         )
     from livekit.agents.inference import TurnDetector
 
@@ -132,12 +138,13 @@ def new_call(
 ) -> tuple[AgentSession, VoiceAgent]:
     """``conversation``: the session id (keeps the call's prompt cache together on the LLM server).
     ``opening``: said instead of the persona's greeting (an agent taking over a call says it is back)."""
-    detector = turn_detector(settings)
+    detector = turn_detector(settings, language, conversation)
     pipeline = build_pipeline(settings, language, conversation)
     # the transcript detector and the replies take turns on the model server
     transcript = detector if isinstance(detector, TranscriptTurnDetector) else None
     agent = build_agent(settings, language, persona, greet, opening, transcript)
     session = build_session(settings, pipeline, echo_free, detector)
     if transcript is not None:
-        transcript.follow(session)
+        # the instructions read at the start by the agent's own prefill, or else by the detector
+        transcript.follow(session, lambda: agent.chat_ctx, warm=not agent.prefills)
     return session, agent

@@ -89,11 +89,11 @@ class WorkerSettings(BaseSettings):
 
     # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
     # (0: none), and the final decode started after this much silence instead of at the end (0: off).
-    # Unset, interims come with the transcript turn detector, which reads each one ahead (its prompt is
-    # the caller's words alone): at the end of the turn it then reads only the last words
-    # (docs/benchmarks.md, endpointing). Without it they would feed the reply's prompt warm-up, which
-    # on two CPU cores still ran when the caller stopped (the final transcript took 1.9 s instead of
-    # 0.46 s): off there unless set.
+    # Unset, interims come with the transcript turn detector, which reads each one ahead (in the call's
+    # conversation, so into the reply's prompt cache): at the end of the turn it then reads only the
+    # last words (docs/benchmarks.md, endpointing). Without it they would feed the reply's prompt
+    # warm-up, which on two CPU cores still ran when the caller stopped (the final transcript took 1.9 s
+    # instead of 0.46 s): off there unless set.
     stt_interim_interval: float | None = Field(None, ge=0.0, le=10.0)
     stt_early_final_after: float = Field(0.1, ge=0.0, le=2.0)
 
@@ -105,19 +105,18 @@ class WorkerSettings(BaseSettings):
     # benchmark's (docs/benchmarks.md): per language the highest threshold that keeps the median
     # end-of-utterance delay within 0.6 s and within 0.1 s of silence alone's, and a long wait that holds
     # a 0.9 s pause while a misjudged end costs 1.2 s. A low threshold fails towards silence alone.
-    # "transcript": the local model server's language model reads the caller's words so far and says
-    # how likely the sentence ends there (agent_worker/transcript_turns.py); below
-    # TURN_TRANSCRIPT_THRESHOLD_ZH/_EN (by the transcript's language; any other: the lower) the turn
-    # waits MAX_ENDPOINTING_DELAY. English is higher: a complete clause ("I have been sleeping badly
-    # lately") scores 0.2-0.3 at its comma, a sentence's end 0.4-0.98; in Mandarin a sentence's end can
-    # score 0.13. TURN_PROMPT: the completion prompt around the words, the model's chat template up to
-    # the caller's message ({text}). "auto" (the default): "transcript" where the replies come from the
-    # local model server (it is there anyway), "model" with a cloud LLM. Measured: docs/benchmarks.md,
-    # endpointing.
+    # "transcript": the local model server's language model reads the caller's words so far, in the
+    # call's conversation as the reply will send it, and says how likely the sentence ends there
+    # (agent_worker/transcript_turns.py; the reply then finds those words in the server's prompt
+    # cache); below TURN_TRANSCRIPT_THRESHOLD_ZH/_EN (by the transcript's language; any other: the
+    # lower) the turn waits MAX_ENDPOINTING_DELAY. English is higher: in a conversation a complete clause
+    # ("I have been sleeping badly lately") scores 0.4-0.6 at its comma, a sentence's end 0.6-1.0; in
+    # Mandarin pauses score under 0.05, sentence ends 0.2-1.0. "auto" (the default): "transcript" where
+    # the replies come from the local model server (it is there anyway), "model" with a cloud LLM.
+    # Measured: docs/benchmarks.md, endpointing.
     turn_detection: Literal["auto", "model", "vad", "transcript"] = "auto"
-    turn_transcript_threshold_zh: float = Field(0.05, gt=0.0, lt=1.0)
-    turn_transcript_threshold_en: float = Field(0.35, gt=0.0, lt=1.0)
-    turn_prompt: str = Field("<|im_start|>user\n{text}", min_length=6)
+    turn_transcript_threshold_zh: float = Field(0.1, gt=0.0, lt=1.0)
+    turn_transcript_threshold_en: float = Field(0.5, gt=0.0, lt=1.0)
     turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
     turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")
     # Unset: 0.3 s with the transcript detector (it holds the pauses itself, and its answer, not the
@@ -242,8 +241,6 @@ class WorkerSettings(BaseSettings):
             raise ValueError("; ".join(problems))
         if self.endpointing_min_delay > self.max_endpointing_delay:
             raise ValueError("MIN_ENDPOINTING_DELAY: must not exceed MAX_ENDPOINTING_DELAY")
-        if "{text}" not in self.turn_prompt:
-            raise ValueError("TURN_PROMPT: needs {text} where the caller's words go")
         if self.turn_detector_kind == "model" and self.vad_min_silence_duration < MODEL_MIN_VAD_SILENCE:
             # livekit-agents refuses it at the first call; say so at start-up instead
             raise ValueError(

@@ -1269,19 +1269,20 @@ nothing. The VAD warned "slower than realtime" {slow} times.
   same delays: where a threshold decides as the live call did, the live outcome stands (so the shipped
   threshold's row repeats the live figures); a pause it would end that the live call held ends if
   silence alone ended it; one it would hold stays held.
-- *Transcript detector* (`TURN_DETECTION=transcript`): at each decision the worker sends the caller's
-  words so far (the transcript, its final punctuation removed) to the model server's `/v1/completions`
-  and sums the probability that the next token ends the sentence (。？！.?! or the end of the message);
-  under TURN_TRANSCRIPT_THRESHOLD_ZH/_EN (by the transcript's language) the turn waits
-  MAX_ENDPOINTING_DELAY. It asks about every interim transcript too (the turn so far; the early final
-  decode is one), so the server has read most of the words when the turn ends. (In a call the reply's
-  own request waits for that answer; here the replies come from the fake.) Its thresholds: English
-  higher than Mandarin, between what a complete clause scores at its comma ("I have been sleeping
-  badly lately" 0.32, "I have thought about this question for a long time" 0.22) and what sentence
-  ends score (mostly 0.4-0.98), in a run of this benchmark at 0.05 for both and in live calls on the
-  {sum(len(v) for v in TUNING_PAIRS.values())} tuning sentences (out of sample: no English pause
-  above 0.22, 5 of 30 sentence ends under 0.35); Mandarin ends score as low as 0.04-0.13, its pauses
-  mostly under 0.01.
+- *Transcript detector* (`TURN_DETECTION=transcript`): at each decision the worker asks the model
+  server about the caller's words so far (the transcript, its final punctuation removed) in the call's
+  conversation as the reply will send it (instructions, earlier turns), the caller's message left open
+  (`/v1/chat/completions` with `continue_final_message`, on the call's slot), and sums the probability
+  that the next token ends the sentence (。？！.?! or the end of the message); under
+  TURN_TRANSCRIPT_THRESHOLD_ZH/_EN (by the transcript's language) the turn waits MAX_ENDPOINTING_DELAY.
+  It asks about every interim transcript too (the turn so far; the early final decode is one), so the
+  server has read most of the words when the turn ends. (In a call the reply's own request waits for
+  that answer and starts from its cache; here the replies come from the fake.) Its thresholds: between
+  what complete clauses score at their comma and what sentence ends score, from the text of both
+  sentence sets asked in a conversation (the persona's instructions and greeting, with and without an
+  earlier exchange): English clauses "I have been sleeping badly lately" 0.58-0.62, "I have thought
+  about this question for a long time" 0.42-0.52, other halves under 0.21, whole sentences from 0.60;
+  Mandarin halves under 0.16, whole sentences from 0.21.
 - v1-mini's thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences
@@ -1466,10 +1467,9 @@ def caveats(rows: Sequence[Row], scores: Sequence[Score]) -> str:
     stt_note = (
         "Every setting waited for the real STT's transcript (Whisper base, 0.2–0.6 s a decode here), "
         f"{FULL_WORKERS} call(s) at a time on one model server on two cores. The transcript detector's "
-        "Mandarin threshold (0.05) was chosen from Whisper's transcripts of the unfinished halves and "
-        "whole sentences of both sentence sets read to the model alone (AUC zh 0.89, en 0.99), its "
-        "English one (0.35) from a previous run of this benchmark and the tuning sentences' calls, so "
-        "its figures here are partly in-sample too."
+        "thresholds were chosen from the text of the unfinished halves and whole sentences of both "
+        "sentence sets (this benchmark's and the tuning ones) asked in a conversation, so its figures "
+        "here are partly in-sample too."
         if real_stt
         else "In production the real STT's time adds to the end-of-utterance delay whenever its transcript "
         "arrives after MIN_ENDPOINTING_DELAY (and a transcript still on its way when the caller resumes "

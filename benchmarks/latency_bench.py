@@ -847,7 +847,9 @@ def prime_slot(client: Any, base: str, key: str, prev: dict[str, Any] | None, ca
         return
     body = dict(prev["json"])
     messages = list(body.get("messages", []))
-    if prev.get("content"):
+    # a turn detector's question (the caller's message continued) is sent as it was: its one token
+    # is no reply to append
+    if prev.get("content") and not body.get("continue_final_message"):
         messages.append({"role": "assistant", "content": prev["content"]})
     body.update(messages=messages, prompt_cache_key=cache_key, stream=False, max_completion_tokens=1)
     for drop in ("stream_options", "max_tokens"):
@@ -1281,8 +1283,9 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
         ],
         caption="**Per turn** (seconds; agent columns from the SFU run's metrics; prompt tok = prompt tokens "
         "llama.cpp evaluated for the reply, i.e. not found in its cache; "
-        "LLM req = chat requests in the turn, "
-        "more than one when a preemptive generation was discarded).",
+        "LLM req = chat requests in the turn: the reply's, the transcript turn detector's questions "
+        "(each interim and the end of the turn; they leave the caller's words in the reply's prompt "
+        "cache), and a preemptive generation discarded).",
     )
 
     def rel(t: Turn, at: float | None) -> str:

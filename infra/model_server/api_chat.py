@@ -1,6 +1,6 @@
-"""``POST /v1/chat/completions``: llama.cpp's own OpenAI handler, streamed as server-sent events; and
-``POST /v1/completions`` (text in, what follows out, with log-probabilities), which the worker's
-transcript turn detector asks."""
+"""``POST /v1/chat/completions``: llama.cpp's own OpenAI handler, streamed as server-sent events (or,
+with vLLM's ``continue_final_message``, the final message continued: the turn detector's question); and
+``POST /v1/completions`` (text in, what follows out, with log-probabilities)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ async def chat_completions(
     payload = body.for_engine()
     loop = asyncio.get_running_loop()
     if not body.stream:
-        result = await loop.run_in_executor(engines.llm_pool, engines.llm.chat, payload)
+        answer = engines.llm.continue_final if body.continue_final_message else engines.llm.chat
+        result = await loop.run_in_executor(engines.llm_pool, answer, payload)
         if (err := _engine_error(result)) is not None:
             raise err
         return JSONResponse(result)

@@ -5,7 +5,9 @@ GGUF, slots, prompt-prefix cache, speculative decoding) without HTTP. xllamacpp'
 always starts llama.cpp's HTTP listener as well: by default on 127.0.0.1 at a random port with no API
 key (completions, and /slots showing other callers' prompts, to any local process). An empty host list
 crashes it, so the listener is moved to a Unix socket in a private 0700 directory, with a random API
-key, the web UI and the slots/metrics endpoints off: no TCP port is opened at all.
+key, the web UI and the slots/metrics endpoints off: no TCP port is opened at all. That socket
+serves one thing here: llama.cpp's ``/apply-template``, the chat template rendered exactly as the
+chat handler renders it, for requests that continue the final message (``continue_final``).
 docs/offline-models.md has the measurements behind the defaults.
 """
 
@@ -21,6 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from infra.model_server import packaged
 
@@ -103,6 +107,8 @@ class LlamaEngine:
         self._affinity = SlotAffinity(parallel)
         self._server: xllamacpp.Server | None = None
         self._socket_dir: str | None = None
+        self._socket_key = secrets.token_urlsafe(32)
+        self._socket_client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when the last request finishes
         self._running = 0
@@ -163,7 +169,7 @@ class LlamaEngine:
         # The HTTP listener xllamacpp always starts: a Unix socket only this user can reach.
         self._socket_dir = tempfile.mkdtemp(prefix="voicecall-llama-")
         params.hostnames = [str(Path(self._socket_dir) / "llama.sock")]
-        params.api_keys = [secrets.token_urlsafe(32)]
+        params.api_keys = [self._socket_key]
         params.ui = False
         params.endpoint_slots = False
         params.endpoint_metrics = False
@@ -209,16 +215,89 @@ class LlamaEngine:
         """One OpenAI text completion (``/v1/completions``), with OpenAI's ``logprobs`` shape (tokens,
         token_logprobs, top_logprobs as token → logprob, text_offset) when ``n_probs`` is asked.
         ``user`` / ``prompt_cache_key`` keep a caller's requests on one slot, as for chat."""
+        result = self._complete(request)
+        for choice in result.get("choices", []):
+            choice["logprobs"] = _legacy_logprobs(choice.get("logprobs")) if "n_probs" in request else None
+        return result
+
+    def continue_final(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A chat completion that goes on with the final message instead of answering it (vLLM's
+        ``continue_final_message``): the conversation rendered by the model's chat template up to the
+        end of that message's text, then completed as text on the conversation's slot. The prompt is
+        the conversation's own prefix, so what this reads is in the cache for the reply that follows:
+        the worker's turn detector asks "does the caller's sentence end here?" this way. A chat
+        completion comes back (what follows as the assistant's message, as vLLM answers; chat-style
+        ``logprobs``)."""
+        messages = request["messages"]
+        text = _text_of(messages[-1].get("content"))
+        if not text:
+            return _error(400, "continue_final_message: the final message has no text to continue")
+        rendered = self._render(messages)
+        if "error" in rendered:
+            return rendered
+        prompt: str = rendered["prompt"]
+        end = prompt.rfind(text)
+        if end < 0:
+            return _error(400, "continue_final_message: the chat template changes the final message's text")
+        body: dict[str, Any] = {
+            key: request[key]
+            for key in ("temperature", "top_p", "stop", "seed", "prompt_cache_key", "user", "id_slot")
+            if key in request
+        }
+        body.update(prompt=prompt[: end + len(text)], n_predict=request.get("max_tokens", 16))
+        if request.get("logprobs"):
+            body["n_probs"] = max(1, int(request.get("top_logprobs") or 1))
+        result = self._complete(body)
+        if "error" in result:
+            return result
+        choices = [
+            {
+                "index": choice.get("index", 0),
+                "message": {"role": "assistant", "content": choice.get("text", "")},
+                "logprobs": choice.get("logprobs") if "n_probs" in body else None,
+                "finish_reason": choice.get("finish_reason"),
+            }
+            for choice in result.get("choices", [])
+        ]
+        return {**result, "object": "chat.completion", "choices": choices}
+
+    def _complete(self, request: dict[str, Any]) -> dict[str, Any]:
         body = {**self._with_slot(request), "stream": False}
         with self._serving() as server:
             try:
                 result: dict[str, Any] = server.handle_completions(body)
             except ValueError as exc:
                 return _error(400, str(exc))
-        result = _as_openai_error(result)
-        for choice in result.get("choices", []):
-            choice["logprobs"] = _legacy_logprobs(choice.get("logprobs")) if "n_probs" in request else None
-        return result
+        return _as_openai_error(result)
+
+    def _render(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The chat template applied by llama.cpp itself (its ``/apply-template``, on the private
+        socket), without the assistant's prompt: ``{"prompt": ...}`` or an OpenAI error."""
+        with self._serving():
+            client = self._socket()
+            try:
+                body = {"messages": messages, "add_generation_prompt": False}
+                reply = client.post("/apply-template", json=body)
+            except httpx.HTTPError as exc:
+                return _error(500, f"the chat template could not be applied: {exc}")
+        if reply.status_code >= 400:
+            return _as_openai_error(reply.json()) if _is_json(reply) else _error(400, reply.text[:500])
+        rendered: dict[str, Any] = reply.json()
+        return rendered
+
+    def _socket(self) -> httpx.Client:
+        with self._lock:
+            if self._socket_client is None:
+                if self._socket_dir is None:
+                    raise RuntimeError("the language model engine is closed")
+                sock = str(Path(self._socket_dir) / "llama.sock")
+                self._socket_client = httpx.Client(
+                    transport=httpx.HTTPTransport(uds=sock),
+                    base_url="http://llama.cpp",
+                    headers={"Authorization": f"Bearer {self._socket_key}"},
+                    timeout=10.0,
+                )
+            return self._socket_client
 
     def chat_stream(self, request: dict[str, Any], on_chunk: ChunkHandler) -> None:
         """Stream the completion's chunks (OpenAI's ``chat.completion.chunk`` dicts; the last carries
@@ -254,6 +333,9 @@ class LlamaEngine:
             if self._running:
                 return  # still busy (a long non-streamed answer): leave it to process exit
             server, self._server = self._server, None
+            if self._socket_client is not None:
+                self._socket_client.close()
+                self._socket_client = None
             del server  # the C++ destructor ends the main loop and the listener
             self._remove_socket_dir()
 
@@ -283,6 +365,19 @@ def _legacy_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:
         offsets.append(offset)
         offset += len(entry["token"])
     return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top, "text_offset": offsets}
+
+
+def _text_of(content: Any) -> str:
+    """A message's text: the string, or its text parts joined as llama.cpp joins them."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _is_json(reply: httpx.Response) -> bool:
+    return reply.headers.get("content-type", "").startswith("application/json")
 
 
 def _error(code: int, message: str) -> dict[str, Any]:

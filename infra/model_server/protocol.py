@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -32,6 +32,21 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(None, ge=0.0, le=1.0)
     n: int = Field(1, ge=1, le=1, description="one choice per request")
     stop: str | list[str] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    # vLLM's fields: go on with the final message (e.g. the caller's words so far) instead of answering
+    # it; the assistant's prompt is then left out
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
+
+    @field_validator("continue_final_message")
+    @classmethod
+    def _continuation(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("add_generation_prompt", True):
+            raise ValueError("needs add_generation_prompt: false")
+        if value and info.data.get("stream"):
+            raise ValueError("answered whole here: stream must be false")
+        return value
 
     def for_engine(self) -> dict[str, Any]:
         """The request as llama.cpp's server takes it (it reads ``max_tokens``)."""
@@ -42,7 +57,7 @@ class ChatCompletionRequest(BaseModel):
 
 
 class CompletionRequest(BaseModel):
-    """OpenAI's (legacy) text completion: what a turn detector asks, "what comes after these words"."""
+    """OpenAI's (legacy) text completion: "what comes after these words"."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -44,8 +44,8 @@ class ModelServerSettings(BaseSettings):
     llm_model: str = "qwen2.5-1.5b"
     llm_model_id: str | None = Field(None, description="the id clients ask for; default: llm_model")
     llm_draft_model: str | None = Field(None, description="a smaller GGUF for speculative decoding")
-    # The context is shared by the slots (2048 tokens each). Three slots: two calls' conversations and
-    # the turn detector's short requests, which keep to a slot of their own (``user`` "turn-detector").
+    # The context is shared by the slots (2048 tokens each). Three slots: three calls' conversations,
+    # each call's turn-detector questions on its own slot (they are its prompt up to the caller's words).
     llm_context: int = Field(6144, ge=512, le=131072)
     llm_parallel: int = Field(3, ge=1, le=16, description="concurrent generations (slots)")
     # One generation thread keeps tokens flowing when the other core is busy (measured).

@@ -81,7 +81,7 @@ def functions(s: StackSettings) -> Service:
             "--httpPort",
             str(s.functions_port),
             "--lambdaPort",
-            str(s.functions_port + 2),
+            str(s.functions_lambda_port),
         ],
         env,
         ROOT,

@@ -12,6 +12,8 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     sfu_port: int = Field(7880, ge=1, le=65535)
     functions_port: int = Field(3000, ge=1, le=65535)
+    # serverless-offline's own Lambda invoke endpoint (it listens there too)
+    functions_lambda_port: int = Field(3002, ge=1, le=65535)
     aws_port: int = Field(4566, ge=1, le=65535)
     web_port: int = Field(5173, ge=1, le=65535)
     worker_http_port: int = Field(8081, ge=1, le=65535)

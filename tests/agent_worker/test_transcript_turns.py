@@ -9,7 +9,7 @@ import math
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
@@ -60,19 +60,30 @@ def test_the_words_judged_are_the_last_user_message_without_its_final_punctuatio
 
 
 def test_the_end_probability_sums_what_ends_a_sentence_among_the_alternatives() -> None:
-    def reply(top: dict[str, float]) -> openai.types.Completion:
-        return openai.types.Completion.model_validate(
+    def reply(top: dict[str, float]) -> openai.types.chat.ChatCompletion:
+        first = next(iter(top))
+        alternatives = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
+        return openai.types.chat.ChatCompletion.model_validate(
             {
                 "id": "c",
-                "object": "text_completion",
+                "object": "chat.completion",
                 "created": 0,
                 "model": "m",
                 "choices": [
                     {
                         "index": 0,
-                        "text": next(iter(top)),
+                        "message": {"role": "assistant", "content": first},
                         "finish_reason": "length",
-                        "logprobs": {"tokens": [next(iter(top))], "top_logprobs": [top]},
+                        "logprobs": {
+                            "content": [
+                                {
+                                    "token": first,
+                                    "logprob": top[first],
+                                    "bytes": None,
+                                    "top_logprobs": alternatives,
+                                }
+                            ]
+                        },
                     }
                 ],
             }
@@ -106,11 +117,25 @@ def test_the_threshold_is_the_transcripts_languages_and_the_lowest_for_any_other
         TranscriptTurnDetector(base_url=None, api_key="k", model="m", thresholds={})
 
 
-def test_a_prompt_without_the_words_is_a_configuration_error() -> None:
-    from pydantic import ValidationError
+def test_the_question_is_the_replys_prompt_up_to_the_callers_words() -> None:
+    """What the server is asked is what the reply will send, the caller's message cut to its words:
+    the reply then finds them in the prompt cache."""
+    from agent_worker.agent import prepared_context
 
-    with pytest.raises(ValidationError, match="TURN_PROMPT"):
-        WorkerSettings(turn_prompt="<|im_start|>user\n")
+    d = TranscriptTurnDetector(
+        base_url=None,
+        api_key="k",
+        model="m",
+        thresholds=THRESHOLDS,
+        prepare=lambda ctx: prepared_context(ctx, memory_turns=10, language="en"),
+    )
+    ctx = context("Hello there.", "If it rains tomorrow, should we go?")
+    reply, _ = prepared_context(ctx, memory_turns=10, language="en").to_provider_format("openai")
+    asked = d.question(ctx, "If it rains tomorrow, should we go")
+    assert asked[:-1] == reply[:-1]
+    assert asked[-1] == {"role": "user", "content": "If it rains tomorrow, should we go"}
+    # the reply's own last message goes on from exactly those words
+    assert reply[-1]["content"].startswith(asked[-1]["content"])
 
 
 def test_auto_uses_the_transcript_detector_where_the_local_server_answers() -> None:
@@ -159,9 +184,9 @@ async def test_the_reply_reads_first_and_the_same_words_are_asked_once(
     asked: list[str] = []
     real = d._ask
 
-    async def spy(text: str, timeout: float | None = None, after: Any = None) -> float:  # noqa: ASYNC109
-        asked.append(text)
-        return await real(text, timeout, after=after)
+    async def spy(messages: list[Any], timeout: float | None = None, after: Any = None) -> float:  # noqa: ASYNC109
+        asked.append(messages[-1]["content"])
+        return await real(messages, timeout, after=after)
 
     monkeypatch.setattr(d, "_ask", spy)
     # The reply asks first (nobody has yet), with Whisper's full stop and all...
@@ -184,17 +209,17 @@ async def test_interim_transcripts_are_asked_about_as_the_turn_so_far_one_reques
     cached at the end of the turn); a request for newer words waits for the one still reading."""
     d = detector(model_server)
     session: AgentSession = AgentSession()
-    d.follow(session)
-    requests: list[tuple[str, float, float]] = []  # (prompt, sent, answered)
-    real = d._client.completions.create
+    d.follow(session, history=context)
+    requests: list[tuple[str, float, float]] = []  # (the words, sent, answered)
+    real = d._client.chat.completions.create
 
     async def timed(**kwargs: Any) -> Any:
         sent = time.monotonic()
         reply = await real(**kwargs)
-        requests.append((kwargs["prompt"].removeprefix("<|im_start|>user\n"), sent, time.monotonic()))
+        requests.append((kwargs["messages"][-1]["content"], sent, time.monotonic()))
         return reply
 
-    d._client.completions.create = timed  # type: ignore[method-assign]
+    d._client.chat.completions.create = timed  # type: ignore[method-assign]
 
     def heard(text: str, final: bool = False) -> None:
         session.emit("user_input_transcribed", UserInputTranscribedEvent(transcript=text, is_final=final))
@@ -228,6 +253,49 @@ async def test_interim_transcripts_are_asked_about_as_the_turn_so_far_one_reques
     heard("Thanks")
     await settled()
     assert requests[-1][0] == "Thanks"
+
+
+@pytest.mark.slow
+async def test_the_reply_reads_only_what_the_question_did_not(model_server: ModelServer) -> None:
+    """Asked on the call's slot, the question leaves the caller's words in the prompt cache: the
+    reply's request then reads only the end of the message and the assistant's prompt."""
+    from agent_worker.agent import prepared_context
+    from agent_worker.persona import get_persona
+
+    persona = get_persona("default")
+    client = openai.AsyncOpenAI(base_url=model_server.url, api_key=model_server.api_key, max_retries=0)
+
+    def prepare(ctx: llm.ChatContext) -> llm.ChatContext:
+        return prepared_context(ctx, memory_turns=10, language="en")
+
+    async def read_by_reply(conversation: str, ask_first: bool) -> int:
+        ctx = llm.ChatContext()
+        ctx.add_message(role="system", content=persona.instructions("en"))
+        ctx.add_message(role="assistant", content=persona.greeting("en"))
+        start, _ = prepare(ctx).to_provider_format("openai")
+        # the call's start: its instructions read (the worker's prefill)
+        await client.chat.completions.create(
+            model="qwen2.5-1.5b",
+            messages=cast(Any, start),
+            max_tokens=1,
+            prompt_cache_key=conversation,
+        )
+        ctx.add_message(role="user", content="I have been sleeping badly lately, what should I do about it?")
+        if ask_first:
+            d = detector(model_server, conversation=conversation, prepare=prepare)
+            assert await d.predict_end_of_turn(ctx) >= THRESHOLDS["en"]
+        messages, _ = prepare(ctx).to_provider_format("openai")
+        reply = await client.chat.completions.create(
+            model="qwen2.5-1.5b",
+            messages=cast(Any, messages),
+            max_tokens=1,
+            prompt_cache_key=conversation,
+        )
+        return int((reply.model_extra or {})["timings"]["prompt_n"])
+
+    unasked = await read_by_reply("call-unasked", ask_first=False)
+    asked = await read_by_reply("call-asked", ask_first=True)
+    assert asked <= 12 < 20 <= unasked, (asked, unasked)
 
 
 @pytest.mark.slow

@@ -127,8 +127,8 @@ def test_chat_rejects_bad_requests_with_openai_errors(
 
 
 def test_completion_gives_the_next_tokens_log_probabilities(model_server: ModelServer) -> None:
-    """What the transcript turn detector asks, through the OpenAI client: the alternatives for the next
-    token as OpenAI's completions API shapes them (one token → logprob map per position)."""
+    """Text completion through the OpenAI client: the alternatives for the next token as OpenAI's
+    completions API shapes them (one token → logprob map per position)."""
     client = _client(model_server)
 
     def next_tokens(words: str) -> dict[str, float]:
@@ -175,6 +175,67 @@ def test_completion_rejects_bad_requests_with_openai_errors(
     model_server: ModelServer, body: dict[str, Any], status: int, param: str
 ) -> None:
     assert _error(_post(model_server, "/completions", json=body), status)["param"] == param
+
+
+def test_a_chat_can_continue_its_final_message_with_log_probabilities(model_server: ModelServer) -> None:
+    """vLLM's continue_final_message (what the transcript turn detector asks): the caller's message left
+    open, the next token's alternatives back in chat's logprobs shape, on the conversation's slot."""
+    client = _client(model_server)
+
+    def next_tokens(words: str) -> dict[str, float]:
+        reply = client.chat.completions.create(
+            model=LLM,
+            messages=[
+                {"role": "system", "content": "You are a voice assistant on a phone call."},
+                {"role": "user", "content": [{"type": "text", "text": words}]},
+            ],
+            max_tokens=1,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=20,
+            prompt_cache_key="call-continue",
+            extra_body={"continue_final_message": True, "add_generation_prompt": False},
+        )
+        choice = reply.choices[0]
+        assert reply.object == "chat.completion" and choice.message.role == "assistant"
+        assert choice.logprobs is not None and choice.logprobs.content
+        top = {alt.token: alt.logprob for alt in choice.logprobs.content[0].top_logprobs}
+        assert 10 <= len(top) <= 20 and all(lp <= 0 for lp in top.values()), top
+        assert choice.message.content == choice.logprobs.content[0].token
+        return top
+
+    def p_end(top: dict[str, float]) -> float:
+        return sum(math.exp(lp) for token, lp in top.items() if token.strip()[:1] in ("?", ".", "。", "？"))
+
+    # left open, the message goes on (the assistant's prompt would make it an answer instead)
+    assert p_end(next_tokens("I have been sleeping badly lately, what should I do about it")) > 0.5
+    assert p_end(next_tokens("If it rains tomorrow")) < 0.05
+    assert p_end(next_tokens("如果明天下雨的话")) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("extra", "final", "param"),
+    [
+        ({"continue_final_message": True}, "hi", "continue_final_message"),
+        (
+            {"continue_final_message": True, "add_generation_prompt": False, "stream": True},
+            "hi",
+            "continue_final_message",
+        ),
+        ({"continue_final_message": True, "add_generation_prompt": False}, "", None),
+        (
+            {"continue_final_message": True, "add_generation_prompt": False, "top_logprobs": 21},
+            "hi",
+            "top_logprobs",
+        ),
+    ],
+)
+def test_a_bad_continuation_is_a_400(
+    model_server: ModelServer, extra: dict[str, Any], final: str, param: str | None
+) -> None:
+    body = {"model": LLM, "messages": [{"role": "user", "content": final}], "max_tokens": 1, **extra}
+    error = _error(_post(model_server, "/chat/completions", json=body), 400)
+    assert param is None or error["param"] == param, error
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[" * 50_000, b'{"model": "x", "messages": ' + b"[" * 50_000])

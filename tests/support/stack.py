@@ -28,6 +28,7 @@ def stack_settings(model_server: ModelServer | None = None, **overrides: object)
     ports: dict[str, object] = {
         "sfu_port": free_port(),
         "functions_port": free_port(),
+        "functions_lambda_port": free_port(),
         "aws_port": free_port(),
         "web_port": free_port(),
         "worker_http_port": free_port(),
