@@ -368,7 +368,8 @@ def _legacy_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _text_of(content: Any) -> str:
-    """A message's text: the string, or its text parts joined as llama.cpp joins them."""
+    """A message's text: the string, or its text parts in order (a template that joins parts with
+    something between them does not keep this text, and the request is a 400 saying so)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
