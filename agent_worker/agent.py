@@ -166,6 +166,11 @@ def reply_language(chat_ctx: llm.ChatContext, fallback: Language) -> Language:
     return next((lang for text in reversed(said) if (lang := language_of(text or "")) is not None), fallback)
 
 
+def with_hint(words: str, language: Language) -> str:
+    """A caller's message as a reply's request sends it: the reply-language hint, then the words."""
+    return REPLY_LANGUAGE_HINT[language] + words
+
+
 def with_reply_language(chat_ctx: llm.ChatContext, instructions_language: Language) -> llm.ChatContext:
     """A copy where each user message carries a short hint naming the language to reply in: its own.
     Instructions alone do not hold a small model: after a few English turns it answers Mandarin in
@@ -177,6 +182,6 @@ def with_reply_language(chat_ctx: llm.ChatContext, instructions_language: Langua
         if item.type == "message" and item.role == "user" and item.text_content:
             language = language_of(item.text_content) or instructions_language
             # one text part: servers render a list of parts differently from a plain string
-            item = item.model_copy(update={"content": [item.text_content + REPLY_LANGUAGE_HINT[language]]})
+            item = item.model_copy(update={"content": [with_hint(item.text_content, language)]})
         items.append(item)
     return llm.ChatContext(items=items)

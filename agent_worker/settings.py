@@ -115,8 +115,8 @@ class WorkerSettings(BaseSettings):
     # the replies come from the local model server (it is there anyway), "model" with a cloud LLM.
     # Measured: docs/benchmarks.md, endpointing.
     turn_detection: Literal["auto", "model", "vad", "transcript"] = "auto"
-    turn_transcript_threshold_zh: float = Field(0.1, gt=0.0, lt=1.0)
-    turn_transcript_threshold_en: float = Field(0.5, gt=0.0, lt=1.0)
+    turn_transcript_threshold_zh: float = Field(0.25, gt=0.0, lt=1.0)
+    turn_transcript_threshold_en: float = Field(0.6, gt=0.0, lt=1.0)
     turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
     turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")
     # Unset: 0.3 s with the transcript detector (it holds the pauses itself, and its answer, not the

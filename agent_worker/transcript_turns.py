@@ -192,13 +192,13 @@ class TranscriptTurnDetector:
 
     def question(self, chat_ctx: llm.ChatContext, text: str) -> list[dict[str, Any]]:
         """The messages asked about: the reply's, up to the caller's last message, whose content is
-        ``text`` (the words without their final punctuation or the reply's language hint)."""
-        items = list(self._prepare(chat_ctx).items)
+        ``text`` (the words without their final punctuation), prepared as the reply's are (its language
+        hint goes before the words), so the shapes match to the byte."""
+        items = list(chat_ctx.items)
         if items and items[-1].type == "message" and items[-1].role == "user":
             items.pop()
-        # converted as the reply's messages are, so the shapes match to the byte
         items.append(llm.ChatMessage(role="user", content=[text]))
-        messages, _ = llm.ChatContext(items=items).to_provider_format("openai")
+        messages, _ = self._prepare(llm.ChatContext(items=items)).to_provider_format("openai")
         return messages
 
     def _task_for(

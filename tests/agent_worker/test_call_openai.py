@@ -73,7 +73,8 @@ def test_memory_is_bounded_to_the_configured_turns(tmp_path: Path, fake_openai: 
     parts = []
     for i, word in enumerate(["apple", "banana", "cherry"]):
         parts.append(speak(f"my word is {word}", "en", tmp_path / f"p{i}.wav"))
-        parts.append(silence(tmp_path / f"s{i}.wav", 5.0, rate=22050))
+        # long enough for the fake's reply (it quotes the words and their language hint) to be heard out
+        parts.append(silence(tmp_path / f"s{i}.wav", 7.0, rate=22050))
     wav = tmp_path / "three_turns.wav"
     subprocess.run(["sox", *map(str, parts), str(wav)], check=True)
     fake_openai.control(transcripts=["my word is apple", "my word is banana", "my word is cherry"])
