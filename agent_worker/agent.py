@@ -29,6 +29,7 @@ class VoiceAgent(Agent):
         greet: bool,
         prefill: bool = False,
         reply_grammar: bool = False,
+        dry_multiplier: float = 0.0,
         seed: int | None = None,
         opening: str | None = None,
         phrases: PhraseCache | None = None,
@@ -38,11 +39,12 @@ class VoiceAgent(Agent):
         for servers that cache prompt prefixes (the local llama.cpp): the first reply then waits only
         for the caller's words, not for ~150 tokens of instructions. ``reply_grammar``: send each
         request a grammar holding the reply to the script of the caller's language (llama.cpp servers
-        only: OpenAI refuses unknown fields). ``seed``: the sampling seed of every reply (OpenAI's
-        ``seed``; llama.cpp takes it too), for reproducible tests and benchmarks. ``opening``: what to
-        say first instead of the persona's greeting (a call taken over after its agent was lost goes
-        on). ``phrases``: where fixed phrases
-        (the greeting) are replayed from instead of synthesised. ``turn_detector``: the transcript
+        only: OpenAI refuses unknown fields). ``dry_multiplier``: > 0, each request samples with
+        llama.cpp's DRY penalty (``dry_sampling``; llama.cpp servers only). ``seed``: the sampling seed
+        of every reply (OpenAI's ``seed``; llama.cpp takes it too), for reproducible tests and benchmarks.
+        ``opening``: what to say first instead of the persona's greeting (a call taken over after its
+        agent was lost goes on). ``phrases``: where fixed phrases (the greeting) are replayed from
+        instead of synthesised. ``turn_detector``: the transcript
         detector on the same server, which reads the caller's words before each reply does."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
@@ -53,6 +55,7 @@ class VoiceAgent(Agent):
         self.phrases = phrases
         self._prefill = prefill
         self._reply_grammar = reply_grammar
+        self._dry_multiplier = dry_multiplier
         self._seed = seed
         self._turn_detector = turn_detector
         self._background: set[asyncio.Task[None]] = set()
@@ -112,9 +115,14 @@ class VoiceAgent(Agent):
         ctx = self._for_llm(chat_ctx)
         model = self.session.llm
         extra: dict[str, Any] = {}
+        body: dict[str, Any] = {}
         if self._reply_grammar:
             # the grammar for the language of the caller's last message
-            extra["extra_body"] = {"grammar": REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]}
+            body["grammar"] = REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]
+        if self._dry_multiplier > 0:
+            body |= dry_sampling(self._dry_multiplier)
+        if body:
+            extra["extra_body"] = body
         if self._seed is not None:
             extra["seed"] = self._seed
         if not extra or not isinstance(model, llm.LLM):
@@ -164,6 +172,25 @@ def reply_language(chat_ctx: llm.ChatContext, fallback: Language) -> Language:
     """The language to reply in: that of the caller's last message with letters in it."""
     said = [i.text_content for i in chat_ctx.items if i.type == "message" and i.role == "user"]
     return next((lang for text in reversed(said) if (lang := language_of(text or "")) is not None), fallback)
+
+
+# How far back llama.cpp's DRY sampler looks: the whole context of any call (its own "-1" is refused by the
+# server's request validation; a window longer than the context is the context).
+DRY_WINDOW = 8192
+
+
+def dry_sampling(multiplier: float) -> dict[str, Any]:
+    """llama.cpp's DRY ("don't repeat yourself") sampler: a token that would make a run of more than two
+    tokens already in the context longer is penalised, more the longer the run (llama.cpp's suggested
+    base 1.75). Without it the 1.5B model copies: after a misheard question answered by repeating it, it
+    repeated every question after; after one "Sorry, I can't check that", it opened every answer so
+    (docs/offline-models.md, replies)."""
+    return {
+        "dry_multiplier": multiplier,
+        "dry_base": 1.75,
+        "dry_allowed_length": 2,
+        "dry_penalty_last_n": DRY_WINDOW,
+    }
 
 
 def with_hint(words: str, language: Language) -> str:

@@ -121,6 +121,7 @@ def build_agent(
         # only where a prompt cache makes it pay: a cloud LLM would bill the extra request
         prefill=settings.llm_prefill and settings.llm_provider is Provider.LOCAL,
         reply_grammar=settings.llm_reply_grammar and settings.llm_provider is Provider.LOCAL,
+        dry_multiplier=settings.llm_dry_multiplier if settings.llm_provider is Provider.LOCAL else 0.0,
         seed=settings.llm_seed,
         # where the detector and the replies share one model server, the detector reads first
         turn_detector=turn_detector if settings.llm_provider is Provider.LOCAL else None,

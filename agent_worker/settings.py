@@ -83,6 +83,13 @@ class WorkerSettings(BaseSettings):
         description="local LLM: hold each reply to the script of the caller's language with a llama.cpp "
         "grammar (GBNF); off for an OpenAI-compatible server that does not take `grammar`",
     )
+    llm_dry_multiplier: float = Field(
+        0.8,
+        ge=0.0,
+        le=5.0,
+        description="local LLM: llama.cpp's DRY sampler against a reply copying a run of its context (the "
+        "caller's question, an earlier reply's opening); 0: off",
+    )
     # The first audio of an English reply after this many words, not at the end of its first clause
     # (often 15+ words); 0 = cut at clauses only. docs/offline-models.md, speech synthesis.
     tts_first_piece_words: int = Field(4, ge=0, le=50)
@@ -115,7 +122,7 @@ class WorkerSettings(BaseSettings):
     # the replies come from the local model server (it is there anyway), "model" with a cloud LLM.
     # Measured: docs/benchmarks.md, endpointing.
     turn_detection: Literal["auto", "model", "vad", "transcript"] = "auto"
-    turn_transcript_threshold_zh: float = Field(0.25, gt=0.0, lt=1.0)
+    turn_transcript_threshold_zh: float = Field(0.2, gt=0.0, lt=1.0)
     turn_transcript_threshold_en: float = Field(0.6, gt=0.0, lt=1.0)
     turn_threshold_zh: float | None = Field(0.25, gt=0.0, lt=1.0, description="None: the model's own (0.355)")
     turn_threshold_en: float | None = Field(0.40, gt=0.0, lt=1.0, description="None: the model's own (0.36)")

@@ -28,7 +28,7 @@ import statistics
 import time
 import wave
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -272,10 +272,10 @@ def parroted(question: str, reply: str) -> bool:
     return (echoed > 0.7 and covered / len(q) >= 0.5) or "".join(r).startswith("".join(q))
 
 
-def refused(question: str, reply: str) -> bool:
-    """A question the model could answer (advice, a recipe, a joke, general knowledge) met with the
-    instructions' apology for live data."""
-    return question not in LIVE_DATA and bool(_REFUSAL.match(reply))
+def refused(question: str, reply: str, live_data: Collection[str] = LIVE_DATA) -> bool:
+    """A question the model could answer (advice, a recipe, a joke, general knowledge: any not in
+    ``live_data``) met with the instructions' apology for live data."""
+    return question not in live_data and bool(_REFUSAL.match(reply))
 
 
 # ---- records -----------------------------------------------------------------------------------------------

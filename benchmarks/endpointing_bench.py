@@ -1286,7 +1286,10 @@ nothing. The VAD warned "slower than realtime" {slow} times.
   earlier exchange; each message the reply-language hint, then the words): English clauses "I have
   been sleeping badly lately" 0.61-0.74, "I have thought about this question for a long time"
   0.53-0.58, other halves under 0.21, whole sentences from 0.59 (one at 0.49: "I wanted to ask you…"
-  with no earlier exchange); Mandarin halves under 0.18, whole sentences from 0.40.
+  with no earlier exchange); Mandarin halves under 0.18, whole sentences from 0.40. Asked again with the
+  instructions that name the questions to answer (no earlier exchange): Mandarin halves at most 0.09,
+  whole sentences from 0.14 (3 of 16 under 0.25, 1 under 0.2), hence 0.2 for Mandarin; English as
+  before but wholes from 0.43 (2 of 16 under 0.6).
 - v1-mini's thresholds: per language the highest threshold (fewest false ends) whose replayed median
   end-of-utterance delay stays within the target and within {DELAY_ALLOWANCE_S} s of silence alone's, in
   every run at hand — live calls on {sum(len(v) for v in TUNING_PAIRS.values())} other sentences

@@ -16,7 +16,7 @@ from tests.conftest import PYTHON, ROOT, local_env, worker_env
 from tests.support.audio import read_wav, voiced_seconds
 from tests.support.model_server import ModelServer
 from tests.support.stack import free_port
-from tests.support.transcribe import overlap, sounds_heard, transcribe
+from tests.support.transcribe import sounds_heard, syllables_heard, transcribe
 from tests.support.voices import speak_natural
 
 pytestmark = pytest.mark.slow
@@ -71,8 +71,10 @@ def test_local_call_hears_answers_and_speaks_clearly(
     assert voiced_seconds(samples, rate) > 0.5
     # The agent's own voice, heard again by Whisper: a listener can follow what it said.
     heard = transcribe(samples, rate, lang)
+    # What is heard, as a listener hears it: Mandarin syllables (Whisper base writes homophones: a reply
+    # naming "全谷物、糙米…富含纤维" came back 0.78 by characters, 0.98 by syllables), English letters.
     if lang == "zh":
-        assert overlap(reply, heard) >= 0.8, (reply, heard)  # characters: the unit Mandarin is heard in
+        assert syllables_heard(reply, heard) >= 0.85, (reply, heard)
     else:
         assert sounds_heard(reply, heard) >= 0.85, (reply, heard)  # letters, word boundaries ignored
 

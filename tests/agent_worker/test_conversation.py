@@ -1,5 +1,6 @@
 """A long conversation with the offline LLM: over a dozen turns, alternating Mandarin and English, the
-agent keeps answering in the caller's language, briefly, without reading the question back.
+agent keeps answering in the caller's language, briefly, without reading the question back, and answers
+what it can (an apology only where live data is asked for).
 
 Text turns through the real ``AgentSession`` and ``VoiceAgent`` (livekit-agents' ``session.run``), the
 worker's own LLM stage (livekit-plugins-openai) and the local model server over HTTP, with the memory
@@ -14,10 +15,11 @@ import pytest
 from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import ChatMessageEvent
 
+from agent_worker.persona import REPLY_GRAMMAR
 from agent_worker.providers import build_llm
 from agent_worker.session import build_agent
 from agent_worker.settings import WorkerSettings
-from benchmarks.conversation_bench import parroted, sentence_count
+from benchmarks.conversation_bench import parroted, refused, sentence_count
 from tests.conftest import FakeOpenAIHandle
 from tests.support.model_server import ModelServer
 
@@ -38,6 +40,8 @@ QUESTIONS = [
     ("en", "Thank you, that was helpful. What should I cook tonight?"),
     ("zh", "好的，谢谢你，再见。"),
 ]
+# What it cannot know: "I can't look that up" is right here, and wrong for every other question.
+LIVE_DATA = {"Can you help me rebook my flight to Tuesday?", "What's the weather like today?", "现在几点了？"}
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -47,7 +51,9 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 SEED = 1
 
 
-async def test_a_dozen_turns_stay_in_language_brief_and_unparroted(model_server: ModelServer) -> None:
+async def test_a_dozen_turns_stay_in_language_brief_unparroted_and_answered(
+    model_server: ModelServer,
+) -> None:
     settings = WorkerSettings(  # type: ignore[call-arg]
         _env_file=None,
         local_model_url=model_server.url,
@@ -72,16 +78,23 @@ async def test_a_dozen_turns_stay_in_language_brief_and_unparroted(model_server:
     assert not wrong_language, report
     echoes = [(q, r) for _, q, r in replies if parroted(q, r)]
     assert not echoes, report
+    refusals = [(q, r) for _, q, r in replies if refused(q, r, LIVE_DATA)]
+    assert not refusals, report
     long = [r for _, _, r in replies if sentence_count(r) > 3]
     assert not long, report
 
 
-async def test_the_seed_goes_with_every_reply_request(fake_openai: FakeOpenAIHandle) -> None:
+@pytest.mark.parametrize("provider", ["openai", "local"])
+async def test_the_seed_goes_with_every_reply_request_and_llama_cpps_fields_only_locally(
+    fake_openai: FakeOpenAIHandle, provider: str
+) -> None:
     settings = WorkerSettings(  # type: ignore[call-arg]
         _env_file=None,
-        llm_provider="openai",
+        llm_provider=provider,
         openai_api_key="sk-test",
         openai_base_url=fake_openai.base_url,
+        local_model_url=fake_openai.base_url,
+        local_model_api_key="k",
         llm_seed=SEED,
     )
     agent = build_agent(settings, "en", None, greet=False)
@@ -89,7 +102,14 @@ async def test_the_seed_goes_with_every_reply_request(fake_openai: FakeOpenAIHan
         await session.start(agent)
         await session.run(user_input="Hello there.")
     options = fake_openai.stats()["last_chat_options"]
-    assert options["seed"] == SEED and "grammar" not in options  # OpenAI gets no llama.cpp grammar
+    assert options["seed"] == SEED
+    llama_cpp = {k: v for k, v in options.items() if k == "grammar" or k.startswith("dry_")}
+    if provider == "openai":
+        assert llama_cpp == {}  # OpenAI refuses fields it does not know
+    else:
+        assert llama_cpp["grammar"] == REPLY_GRAMMAR["en"]
+        assert llama_cpp["dry_multiplier"] == settings.llm_dry_multiplier > 0
+        assert llama_cpp["dry_allowed_length"] == 2 and llama_cpp["dry_penalty_last_n"] >= 4096
 
 
 def test_the_parrot_check_catches_an_echo() -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from infra.model_server.stt import WhisperEngine
 
 _WORD = re.compile(r"[a-z0-9']+|[\u4e00-\u9fff]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 def units(text: str) -> list[str]:
@@ -32,6 +33,23 @@ def sounds_heard(expected: str, heard: str) -> float:
     """Share of the expected letters and characters heard, in order, word boundaries ignored: a
     listener hears sounds, not spaces ("France is" heard as "Francis" is no loss of speech)."""
     exp, got = "".join(units(expected)), "".join(units(heard))
+    if not exp:
+        return 0.0
+    matcher = difflib.SequenceMatcher(a=exp, b=got, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / len(exp)
+
+
+def syllables_heard(expected: str, heard: str) -> float:
+    """Share of the expected Mandarin syllables heard, in order, tones ignored: what a listener hears. A
+    listener model writes a syllable as any of its characters ("富含纤维" heard as "富寒鲜为"), which is
+    its own error, not the voice's; a voice that says something else (espeak-ng's ``cmn`` reading
+    characters as English letters) loses the syllables too."""
+    from pypinyin import lazy_pinyin
+
+    def syllables(text: str) -> list[str]:
+        return lazy_pinyin("".join(_HAN.findall(text)))
+
+    exp, got = syllables(expected), syllables(heard)
     if not exp:
         return 0.0
     matcher = difflib.SequenceMatcher(a=exp, b=got, autojunk=False)
