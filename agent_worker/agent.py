@@ -44,8 +44,8 @@ class VoiceAgent(Agent):
         of every reply (OpenAI's ``seed``; llama.cpp takes it too), for reproducible tests and benchmarks.
         ``opening``: what to say first instead of the persona's greeting (a call taken over after its
         agent was lost goes on). ``phrases``: where fixed phrases (the greeting) are replayed from
-        instead of synthesised. ``turn_detector``: the transcript
-        detector on the same server, which reads the caller's words before each reply does."""
+        instead of synthesised. ``turn_detector``: the transcript detector on the same server, which
+        reads the caller's words before each reply does."""
         super().__init__(instructions=persona.instructions(language))
         self._persona = persona
         self._language: Language = language
@@ -55,7 +55,7 @@ class VoiceAgent(Agent):
         self.phrases = phrases
         self._prefill = prefill
         self._reply_grammar = reply_grammar
-        self._dry_multiplier = dry_multiplier
+        self._dry = dry_sampling(dry_multiplier) if dry_multiplier > 0 else {}
         self._seed = seed
         self._turn_detector = turn_detector
         self._background: set[asyncio.Task[None]] = set()
@@ -115,12 +115,10 @@ class VoiceAgent(Agent):
         ctx = self._for_llm(chat_ctx)
         model = self.session.llm
         extra: dict[str, Any] = {}
-        body: dict[str, Any] = {}
+        body: dict[str, Any] = dict(self._dry)
         if self._reply_grammar:
             # the grammar for the language of the caller's last message
             body["grammar"] = REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]
-        if self._dry_multiplier > 0:
-            body |= dry_sampling(self._dry_multiplier)
         if body:
             extra["extra_body"] = body
         if self._seed is not None:

@@ -6,6 +6,7 @@ import difflib
 import functools
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,11 +33,7 @@ def overlap(expected: str, heard: str) -> float:
 def sounds_heard(expected: str, heard: str) -> float:
     """Share of the expected letters and characters heard, in order, word boundaries ignored: a
     listener hears sounds, not spaces ("France is" heard as "Francis" is no loss of speech)."""
-    exp, got = "".join(units(expected)), "".join(units(heard))
-    if not exp:
-        return 0.0
-    matcher = difflib.SequenceMatcher(a=exp, b=got, autojunk=False)
-    return sum(block.size for block in matcher.get_matching_blocks()) / len(exp)
+    return _heard_in_order("".join(units(expected)), "".join(units(heard)))
 
 
 def syllables_heard(expected: str, heard: str) -> float:
@@ -49,11 +46,15 @@ def syllables_heard(expected: str, heard: str) -> float:
     def syllables(text: str) -> list[str]:
         return lazy_pinyin("".join(_HAN.findall(text)))
 
-    exp, got = syllables(expected), syllables(heard)
-    if not exp:
+    return _heard_in_order(syllables(expected), syllables(heard))
+
+
+def _heard_in_order(expected: Sequence[str], heard: Sequence[str]) -> float:
+    """Share of ``expected`` found in ``heard`` in order (matching blocks), 0 when nothing was expected."""
+    if not expected:
         return 0.0
-    matcher = difflib.SequenceMatcher(a=exp, b=got, autojunk=False)
-    return sum(block.size for block in matcher.get_matching_blocks()) / len(exp)
+    matcher = difflib.SequenceMatcher(a=expected, b=heard, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / len(expected)
 
 
 @functools.cache
