@@ -12,6 +12,7 @@ from agent_worker.persona import Persona, get_persona
 from agent_worker.phrase_cache import PhraseCache, voice_key
 from agent_worker.providers import Pipeline, build_pipeline
 from agent_worker.settings import Language, Provider, WorkerSettings
+from agent_worker.spoken_text import filter_markdown_streaming
 from agent_worker.transcript_turns import TranscriptTurnDetector
 
 
@@ -89,6 +90,7 @@ def build_session(
         llm=pipeline.llm,
         tts=pipeline.tts,
         turn_handling=turn_handling(settings, detector),
+        tts_text_transforms=[filter_markdown_streaming, "filter_emoji"],
         # An interrupted reply is written back to the context as only the words already played: the
         # session aligns text to playout (TranscriptSynchronizer), so nothing here has to.
         user_away_timeout=None,

@@ -90,9 +90,11 @@ class WorkerSettings(BaseSettings):
         description="local LLM: llama.cpp's DRY sampler against a reply copying a run of its context (the "
         "caller's question, an earlier reply's opening); 0: off",
     )
-    # The first audio of an English reply after this many words, not at the end of its first clause
-    # (often 15+ words); 0 = cut at clauses only. docs/offline-models.md, speech synthesis.
+    # The first audio of a reply after this many English words / Mandarin characters, not at the end of
+    # its first clause (often 15+ words, 10+ characters); 0 = cut at clauses only.
+    # docs/offline-models.md, speech synthesis.
     tts_first_piece_words: int = Field(4, ge=0, le=50)
+    tts_first_piece_chars: int = Field(4, ge=0, le=50)
 
     # Local STT (agent_worker/stt_stream.py): interim transcripts every this many seconds of speech
     # (0: none), and the final decode started after this much silence instead of at the end (0: off).

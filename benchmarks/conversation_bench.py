@@ -307,6 +307,7 @@ class Reply:
     lang: str
     question: str
     reply: str = ""
+    streamed: list[str] = field(default_factory=list)  # the reply as the model streamed it, piece by piece
     seconds: float = 0.0  # the text turn, start to end of the reply
     heard_back: str = ""  # the reply's synthesized voice, transcribed
     voice_s: float = 0.0
@@ -408,6 +409,8 @@ async def converse(
     lang = cast(Any, call_language)
     agent = build_agent(settings, lang, None, greet=False)
     out: list[Reply] = []
+    streamed: list[str] = []
+    agent.llm_node = _recording(agent.llm_node, streamed)  # type: ignore[method-assign]
     key = f"conversation-bench-{call_language}-{int(time.time())}"
     async with AgentSession(llm=build_llm(settings, key)) as session:
         await session.start(agent)
@@ -417,13 +420,14 @@ async def converse(
         await agent.update_chat_ctx(ctx)
         for i, (q_lang, question) in enumerate(turns, start=1):
             t0 = time.perf_counter()
+            streamed.clear()
             result: Any = await session.run(user_input=question)
             texts = [
                 ev.item.text_content or ""
                 for ev in result.events
                 if isinstance(ev, ChatMessageEvent) and ev.item.role == "assistant"
             ]
-            reply = Reply(call_language, i, q_lang, question, " ".join(texts).strip())
+            reply = Reply(call_language, i, q_lang, question, " ".join(texts).strip(), list(streamed))
             reply.seconds = time.perf_counter() - t0
             reply.in_language = reply_language(reply.reply) == q_lang
             reply.is_parrot = parroted(question, reply.reply)
@@ -434,13 +438,34 @@ async def converse(
     return out
 
 
+def _recording(node: Any, streamed: list[str]) -> Any:
+    """The agent's ``llm_node``, keeping each piece of text as the model streams it."""
+    from livekit.agents import llm
+
+    async def llm_node(*args: Any) -> Any:
+        async for chunk in node(*args):
+            if isinstance(chunk, llm.ChatChunk) and chunk.delta and chunk.delta.content:
+                streamed.append(chunk.delta.content)
+            yield chunk
+
+    return llm_node
+
+
+async def _as_streamed(reply: Reply) -> Any:
+    for piece in reply.streamed or [reply.reply]:
+        yield piece
+
+
 async def voice_back(server: Any, replies: list[Reply], work_dir: Path) -> None:
-    """Each reply through the worker's TTS stage (clause by clause, voice auto), then back through the
-    STT in the reply's language."""
+    """Each reply through the worker's TTS stage (its text filters, then clause by clause with the
+    shorter first piece, voice auto), pushed piece by piece as the model streamed it, then back through
+    the STT in the reply's language."""
     from livekit import rtc
+    from livekit.agents.voice.transcription.filters import filter_emoji
 
     from agent_worker.providers import build_tts
     from agent_worker.providers.openai_compat import build_stt, local_endpoint
+    from agent_worker.spoken_text import filter_markdown_streaming
 
     settings = worker_settings(server)
     fixed = worker_settings(server, language_mode="fixed")
@@ -450,7 +475,8 @@ async def voice_back(server: Any, replies: list[Reply], work_dir: Path) -> None:
             continue
         tts = build_tts(settings, cast(Any, reply.lang))
         stream = tts.stream()
-        stream.push_text(reply.reply)
+        async for text in filter_emoji(filter_markdown_streaming(_as_streamed(reply))):
+            stream.push_text(text)
         stream.end_input()
         chunks: list[np.ndarray] = []
         rate = 24_000

@@ -864,7 +864,10 @@ def replay_llm(
     from agent_worker.settings import WorkerSettings
     from agent_worker.speech_chunks import split_clauses
 
-    first_words = WorkerSettings.model_fields["tts_first_piece_words"].default  # as the worker cuts
+    fields = WorkerSettings.model_fields  # cut as the worker cuts
+    first_words = fields["tts_first_piece_words"].default
+    first_chars = fields["tts_first_piece_chars"].default
+    token_ends: list[int] = []
     body = {**rec["json"], "prompt_cache_key": cache_key, "stream": True}
     ttft: float | None = None
     clause: float | None = None
@@ -885,8 +888,9 @@ def replay_llm(
                 now = time.perf_counter() - t0
                 ttft = now if ttft is None else ttft
                 text += piece
+                token_ends.append(len(text))
                 # the clause tokenizer hands a clause on once the next one has begun
-                if len(split_clauses(text, first_piece_words=first_words)) >= 2:
+                if len(split_clauses(text, 2, first_words, first_chars, token_ends)) >= 2:
                     clause = now
             if clause is not None:
                 break

@@ -78,7 +78,9 @@ def build_tts(settings: WorkerSettings, language: Language) -> tts.TTS:
     if chosen.capabilities.streaming:
         return chosen
     # Synthesis per clause, not per sentence: the first words play while the LLM writes the rest.
-    tokenizer = ClauseTokenizer(first_piece_words=settings.tts_first_piece_words)
+    tokenizer = ClauseTokenizer(
+        first_piece_words=settings.tts_first_piece_words, first_piece_chars=settings.tts_first_piece_chars
+    )
     return tts.StreamAdapter(tts=chosen, sentence_tokenizer=tokenizer)
 
 

@@ -45,8 +45,9 @@ async def test_the_stream_never_emits_a_bare_mark() -> None:
     assert out and all(any(ch.isalnum() for ch in piece) for piece in out), out
 
 
-async def stream_pieces(tokens: list[str], first_piece_words: int) -> list[str]:
-    stream = ClauseTokenizer(first_piece_words=first_piece_words).stream()
+async def stream_pieces(tokens: list[str], first_piece_words: int, first_piece_chars: int = 0) -> list[str]:
+    tokenizer = ClauseTokenizer(first_piece_words=first_piece_words, first_piece_chars=first_piece_chars)
+    stream = tokenizer.stream()
     for token in tokens:
         stream.push_text(token)
     stream.end_input()
@@ -64,13 +65,54 @@ async def test_a_long_english_first_clause_is_cut_after_its_first_words_once() -
     assert (await stream_pieces(tokens, 0))[
         0
     ] == "The time it takes to learn to swim can vary greatly depending on several factors,"
-    # a first clause within the limit, and Mandarin (no word boundaries to cut at), keep their clauses
+    # a first clause within the limit keeps its clause, and so does Mandarin by words
     assert await stream_pieces(["To boil an egg, place", " it in water."], 4) == [
         "To boil an egg,",
         "place it in water.",
     ]
     zh = "你可以尝试调整你的睡眠环境，比如保持安静。"
     assert await stream_pieces(list(zh), 2) == ["你可以尝试调整你的睡眠环境，", "比如保持安静。"]
+
+
+# Mandarin as Qwen streams it: common words are one token each
+SLEEP = ["你", "可以", "尝试", "调整", "你的", "睡眠", "环境", "，", "比如", "保持", "安静", "。"]
+
+
+async def test_a_long_mandarin_first_clause_is_cut_after_its_first_characters_at_a_token_end() -> None:
+    assert await stream_pieces(SLEEP, 0, 4) == ["你可以尝试", "调整你的睡眠环境，", "比如保持安静。"]
+    # never inside a token: after 可以 (3 characters) comes 尝试, so the cut waits for its end
+    assert await stream_pieces(SLEEP, 0, 3) == ["你可以", "尝试调整你的睡眠环境，", "比如保持安静。"]
+    assert (await stream_pieces(SLEEP, 0, 0))[0] == "你可以尝试调整你的睡眠环境，"
+    # English words in the reply do not count as Mandarin characters, and the English cut stays English
+    assert await stream_pieces(SLEEP, 4, 4) == ["你可以尝试", "调整你的睡眠环境，", "比如保持安静。"]
+
+
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        # a clause one character longer than the cut: not left with a one-character piece
+        (["你", "可以", "试", "试", "，", "比如", "早睡", "。"], ["你可以试试，", "比如早睡。"]),
+        # a clause that ends before the cut point is spoken as it is
+        (["好的", "，", "我", "明白", "了", "。"], ["好的，", "我明白了。"]),
+        # one token that holds the whole clause: no token ends inside it to cut at
+        (["周末可以带孩子去公园", "、", "博物馆", "。"], ["周末可以带孩子去公园、", "博物馆。"]),
+    ],
+)
+async def test_a_mandarin_first_piece_is_cut_only_where_two_characters_follow(
+    tokens: list[str], expected: list[str]
+) -> None:
+    assert await stream_pieces(tokens, 4, 4) == expected
+
+
+def test_a_whole_mandarin_text_has_no_token_ends_and_keeps_its_clauses() -> None:
+    text = "".join(SLEEP)
+    whole = ClauseTokenizer(first_piece_chars=4).tokenize(text)
+    assert whole == ["你可以尝试调整你的睡眠环境，", "比如保持安静。"]
+    assert [p for p, _, _ in split_clauses(text, first_piece_chars=4, token_ends=[1, 3, 5])] == [
+        "你可以尝试",
+        "调整你的睡眠环境，",
+        "比如保持安静。",
+    ]
 
 
 def test_the_first_piece_is_cut_only_between_whole_words() -> None:
