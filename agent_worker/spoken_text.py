@@ -25,7 +25,7 @@ async def filter_markdown_streaming(text: AsyncIterable[str]) -> AsyncIterator[s
     head = ""
     async for chunk in chunks:  # the reply's first words decide its language
         head += chunk
-        if any(ch.isalnum() for ch in head):
+        if any(ch.isalpha() for ch in head):  # Han characters are letters too
             break
     if language_of(head) != "zh":
         async for out in filter_markdown(_rejoined(head, chunks)):

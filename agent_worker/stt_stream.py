@@ -31,7 +31,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConn
 class EagerOptions:
     interim_interval: float = 1.0  # seconds of new speech between interim decodes; 0 = no interims
     interim_max_s: float = 6.0  # no interim decode of a longer buffer (it would not keep up)
-    early_final_after: float = 0.2  # seconds of silence before the final decode starts; 0 = off
+    early_final_after: float = 0.03  # seconds of silence before the final decode starts; 0 = off
 
 
 class EagerStreamAdapter(stt.StreamAdapter):

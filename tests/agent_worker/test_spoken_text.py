@@ -24,8 +24,10 @@ async def test_a_mandarin_reply_passes_token_by_token_with_its_marks_dropped() -
     assert "".join(out) == "你可以尝试调整你的睡眠，比如早睡。"
 
 
-async def test_the_first_words_decide_even_after_leading_marks() -> None:
+async def test_the_first_words_decide_even_after_leading_marks_or_digits() -> None:
     assert "".join(await filtered(["- ", "**", "好的", "**", "，", "没问题", "。"])) == "好的，没问题。"
+    out = await filtered(["10", "分钟", "左右", "就", "可以", "了", "。"])
+    assert out == ["10分钟", "左右", "就", "可以", "了", "。"]
 
 
 async def test_other_replies_go_through_livekit_agents_filter() -> None:
