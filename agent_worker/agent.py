@@ -10,8 +10,9 @@ from typing import Any
 from livekit.agents import Agent, ModelSettings, UserInputTranscribedEvent, llm
 from livekit.agents.voice import SpeechHandle
 
+from agent_worker.echoes import without_echoes
 from agent_worker.memory import bounded_context
-from agent_worker.persona import REPLY_LANGUAGE_HINT, Persona, language_of, reply_grammar
+from agent_worker.persona import REPLY_GRAMMAR, REPLY_LANGUAGE_HINT, Persona, language_of
 from agent_worker.phrase_cache import PhraseCache
 from agent_worker.settings import Language
 from agent_worker.transcript_turns import TranscriptTurnDetector
@@ -117,8 +118,8 @@ class VoiceAgent(Agent):
         extra: dict[str, Any] = {}
         body: dict[str, Any] = dict(self._dry)
         if self._reply_grammar:
-            # the grammar for the language of the caller's last message, which it may not open with
-            body["grammar"] = reply_grammar(reply_language(chat_ctx, self._language), last_words(chat_ctx))
+            # the grammar for the language of the caller's last message
+            body["grammar"] = REPLY_GRAMMAR[reply_language(chat_ctx, self._language)]
         if body:
             extra["extra_body"] = body
         if self._seed is not None:
@@ -154,8 +155,9 @@ async def warm_prompt(model: llm.LLM | Any, chat_ctx: llm.ChatContext) -> None:
 
 
 def prepared_context(chat_ctx: llm.ChatContext, *, memory_turns: int, language: Language) -> llm.ChatContext:
-    """What a reply's request holds: the memory window, each user message with its language hint."""
-    return with_reply_language(bounded_context(chat_ctx, memory_turns), language)
+    """What a reply's request holds: the memory window without echoed exchanges, each user message
+    with its language hint."""
+    return with_reply_language(without_echoes(bounded_context(chat_ctx, memory_turns)), language)
 
 
 def with_partial_turn(chat_ctx: llm.ChatContext, words: str) -> llm.ChatContext:
@@ -170,11 +172,6 @@ def reply_language(chat_ctx: llm.ChatContext, fallback: Language) -> Language:
     """The language to reply in: that of the caller's last message with letters in it."""
     said = [i.text_content for i in chat_ctx.items if i.type == "message" and i.role == "user"]
     return next((lang for text in reversed(said) if (lang := language_of(text or "")) is not None), fallback)
-
-
-def last_words(chat_ctx: llm.ChatContext) -> str:
-    said = [i.text_content for i in chat_ctx.items if i.type == "message" and i.role == "user"]
-    return (said[-1] or "") if said else ""
 
 
 # How far back llama.cpp's DRY sampler looks: the whole context of any call (its own "-1" is refused by the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -123,76 +122,6 @@ REPLY_GRAMMAR: dict[Language, str] = {
     + "part ::= [^。！？!?\\x00\\n\\r]+\n"
     + "stop ::= [。！？!?]+ [”’」』)）]*\n",
 }
-
-
-def reply_grammar(language: Language, words: str) -> str:
-    """REPLY_GRAMMAR for ``language``, with one more rule: the reply may not open with the caller's first
-    sentence (its Han characters, or its English words in any case, whatever punctuation between).
-    DRY penalises a copied run by its length in tokens, and that was not enough: in the latency
-    benchmark's calls one reply in two calls opened by saying the question back ("你好，我想问一下你饭…",
-    "What should I cook for dinner tonight? If…"), and every later reply of that call did the same."""
-    units = _opening_units(language, words)
-    if len(units) < _MIN_UNITS[language]:
-        return REPLY_GRAMMAR[language]
-    # the first half: asked to say the words back, the model stopped one short of the whole or changed
-    # the last word ("晚饭吃什么比较健？", "What should I cook for dinner tomorrow?")
-    banned = units[: max(_MIN_UNITS[language], (len(units) + 1) // 2)]
-    return REPLY_GRAMMAR[language].replace(_FIRST[language], _first_not_opening_with(language, banned))
-
-
-_FIRST: dict[Language, str] = {"zh": "first ::= [\\u4e00-\\u9fff] part?\n", "en": "first ::= part\n"}
-_MIN_UNITS: dict[Language, int] = {"zh": 4, "en": 12}  # Han characters / English letters and digits
-# What may stand between two of the caller's units in an echo (not a divergence from it), and what a
-# first sentence may not hold at all (the grammar's own sentence ends)
-_BETWEEN = " ,，、;；:：'’\"“”-"
-_NOT_IN_SENTENCE: dict[Language, str] = {
-    "zh": "。！？!?\\x00\\n\\r",
-    "en": ".!?\\x00\\n\\r\\u3000-\\u303f\\u4e00-\\u9fff\\uff00-\\uffef",
-}
-
-
-def _opening_units(language: Language, words: str) -> list[str]:
-    first = re.split(r"[.!?。！？]", words.strip(), maxsplit=1)[0]
-    if language == "zh":
-        return [ch for ch in first if "\u4e00" <= ch <= "\u9fff"]
-    return [ch for ch in first.lower() if ch.isascii() and ch.isalnum()]
-
-
-def _first_not_opening_with(language: Language, units: list[str]) -> str:
-    # firstK: the reply has matched the caller's first K units; it may pass a separator or go on with
-    # any other character (then the rest of the sentence is free), but never match them all, and after
-    # two it may not end the sentence either (a shortened echo: "晚饭吃？")
-    def esc(ch: str) -> str:
-        return f"\\u{ord(ch):04x}"
-
-    def one(ch: str) -> str:  # the unit as the reply may write it
-        return f"[{esc(ch)}{esc(ch.upper())}]" if ch.isalpha() and ch.isascii() else f"[{esc(ch)}]"
-
-    def other_than(ch: str) -> str:
-        same = esc(ch) + (esc(ch.upper()) if ch.isalpha() and ch.isascii() else "")
-        between = "".join(esc(c) for c in _BETWEEN)
-        return f"[^{same}{between}{_NOT_IN_SENTENCE[language]}]"
-
-    between = "[" + "".join(esc(c) for c in _BETWEEN) + "]"
-    rules = []
-    for k, unit in enumerate(units):
-        name = f"first{k}" if k else "first"
-        then = f" | {one(unit)} first{k + 1}" if k + 1 < len(units) else ""
-        if k == 0 and language == "zh":  # a Mandarin reply opens with a Han character
-            rules.append(f"{name} ::= {_han_other_than(unit)} part?{then}\n")
-            continue
-        optional = "?" if k == 1 else ""
-        rules.append(f"{name} ::= ({other_than(unit)} part?{then} | {between} {name}){optional}\n")
-    return "".join(rules)
-
-
-def _han_other_than(ch: str) -> str:
-    def esc(code: int) -> str:
-        return f"\\u{code:04x}"
-
-    c = ord(ch)
-    ranges = [(0x4E00, c - 1), (c + 1, 0x9FFF)]
-    return "[" + "".join(f"{esc(a)}-{esc(b)}" for a, b in ranges if a <= b) + "]"
 
 
 def language_of(text: str) -> Language | None:

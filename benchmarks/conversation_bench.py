@@ -36,6 +36,7 @@ from typing import Any, cast
 import numpy as np
 from matplotlib.figure import Figure
 
+from agent_worker.echoes import parroted
 from benchmarks.report import BenchResult, Table, fmt_s
 from benchmarks.runner import RunOptions, progress
 from infra.model_server.tts.text_segments import split_sentences
@@ -253,23 +254,6 @@ def sentence_count(text: str) -> int:
     """Sentences a listener hears, cut as the model server's TTS cuts them ("Dr. Smith", "F. Scott" and
     "3.5" do not end one); a piece without a word (a stray "!") is not a sentence."""
     return sum(1 for piece in split_sentences(text) if re.search(r"\w", piece))
-
-
-def _reply_units(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+|[\u4e00-\u9fff]", text.lower())
-
-
-def parroted(question: str, reply: str) -> bool:
-    """The reply is mostly the question said back: over 70 % of its words/characters are the
-    question's and it holds at least half of the question's, or it begins with the question verbatim.
-    ("再见！" to "好的，谢谢你，再见。" is a goodbye: 2 of the question's 10 characters.)"""
-    q, r = _reply_units(question), _reply_units(reply)
-    if not q or not r:
-        return False
-    q_set = set(q)
-    echoed = sum(1 for u in r if u in q_set) / len(r)
-    covered = len(q) - unmatched(q, r)
-    return (echoed > 0.7 and covered / len(q) >= 0.5) or "".join(r).startswith("".join(q))
 
 
 def refused(question: str, reply: str, live_data: Collection[str] = LIVE_DATA) -> bool:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import ChatMessageEvent
 
-from agent_worker.persona import REPLY_GRAMMAR, reply_grammar
+from agent_worker.echoes import parroted
+from agent_worker.persona import REPLY_GRAMMAR
 from agent_worker.providers import build_llm
 from agent_worker.session import build_agent
-from agent_worker.settings import Language, WorkerSettings
-from benchmarks.conversation_bench import parroted, refused, sentence_count
+from agent_worker.settings import WorkerSettings
+from benchmarks.conversation_bench import refused, sentence_count
 from tests.conftest import FakeOpenAIHandle
 from tests.support.model_server import ModelServer
 
@@ -177,35 +177,3 @@ def test_the_reply_language_is_that_of_the_last_words_with_letters() -> None:
     assert reply_language(ctx, "zh") == "en"
     ctx.add_message(role="user", content="我买了iPhone 15")
     assert reply_language(ctx, "en") == "zh"
-
-
-@pytest.mark.parametrize(
-    ("language", "words"),
-    [("zh", "晚饭吃什么比较健康？"), ("en", "What should I cook for dinner tonight?")],
-)
-async def test_the_reply_grammar_keeps_a_reply_from_opening_with_the_callers_words(
-    model_server: ModelServer, language: Language, words: str
-) -> None:
-    """Asked to say the words back, the model does with the plain grammar and cannot with the reply's."""
-
-    def reply(grammar: str) -> str:
-        body = {
-            "model": "qwen2.5-1.5b",
-            "messages": [
-                {"role": "system", "content": "Repeat the user's message exactly, word for word."},
-                {"role": "user", "content": words},
-            ],
-            "temperature": 0,
-            "max_tokens": 40,
-            "grammar": grammar,
-        }
-        url = f"{model_server.url}/chat/completions"
-        response = httpx.post(url, json=body, headers=model_server.headers())
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"])
-
-    said = re.sub(r"[^\w]", "", words.lower())
-    echoed = reply(REPLY_GRAMMAR[language])
-    assert re.sub(r"[^\w]", "", echoed.lower()).startswith(said), echoed  # the model does echo
-    guarded = re.sub(r"[^\w]", "", reply(reply_grammar(language, words)).lower())
-    assert guarded and not guarded.startswith(said[: (len(said) + 1) // 2]), guarded

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent_worker.echoes import parroted
 from benchmarks.capacity_bench import Level, MemoryRun, longest_quiet_inside, smaps_rollup, tree_memory
 from benchmarks.capacity_bench import from_raw as capacity_from_raw
 from benchmarks.conversation_bench import (
@@ -21,7 +22,6 @@ from benchmarks.conversation_bench import (
     en_words,
     error_rate,
     lost_share,
-    parroted,
     reply_language,
     sentence_count,
     zh_chars,
