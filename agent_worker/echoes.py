@@ -37,8 +37,9 @@ def without_echoes(chat_ctx: llm.ChatContext) -> llm.ChatContext:
     message back; ``chat_ctx`` itself when there are none."""
     items = chat_ctx.items
     starts = [i for i, it in enumerate(items) if it.type == "message" and it.role == "user"]
+    ends = [*starts[1:], len(items)] if starts else []
     drop: set[int] = set()
-    for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
+    for start, end in zip(starts, ends, strict=True):
         reply = next((it for it in items[start + 1 : end] if it.type == "message"), None)
         if reply is not None and reply.role == "assistant" and parroted(_text(items[start]), _text(reply)):
             drop.update(range(start, end))

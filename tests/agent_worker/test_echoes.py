@@ -38,6 +38,12 @@ def test_an_exchange_whose_reply_said_the_question_back_is_left_out() -> None:
     ]
 
 
+def test_a_context_before_the_callers_first_words_is_kept() -> None:
+    ctx = conversation()
+    ctx.add_message(role="assistant", content="Hi, I'm Echo. How can I help?")
+    assert without_echoes(ctx) is ctx
+
+
 def test_answers_and_the_turn_in_progress_stay() -> None:
     ctx = conversation(("现在几点了？", "抱歉，我查不到时间。"), ("好的，谢谢你，再见。", "再见！"))
     ctx.add_message(role="user", content="How do I boil an egg?")  # not answered yet: no reply to judge
