@@ -15,7 +15,7 @@ not fall inside a word the tokenizer knows.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Sequence
 
 from livekit.agents import tokenize
 from livekit.agents.tokenize.token_stream import BufferedSentenceStream
@@ -37,13 +37,13 @@ def split_clauses(
     min_weight: int = 2,
     first_piece_words: int = 0,
     first_piece_chars: int = 0,
-    token_ends: Collection[int] = (),
+    token_ends: Sequence[int] = (),
 ) -> list[tuple[str, int, int]]:
     """``text`` cut after each clause mark, merging pieces lighter than ``min_weight`` forward
     (so "嗯，" or "OK," never become a synthesis of their own). The first piece is cut shorter: an
     English one longer than ``first_piece_words`` after that many words; a Mandarin one after
     ``first_piece_chars`` Han characters, at the first of ``token_ends`` (offsets in ``text`` where a
-    streamed token ended) that leaves at least two more of the clause's characters behind it."""
+    streamed token ended, in order) that leaves at least two more of the clause's characters behind it."""
     pieces = _clauses(text, min_weight)
     if not pieces:
         return pieces
@@ -62,9 +62,9 @@ def split_clauses(
     return pieces
 
 
-def _han_cut(text: str, start: int, end: int, chars: int, token_ends: Collection[int]) -> int | None:
+def _han_cut(text: str, start: int, end: int, chars: int, token_ends: Sequence[int]) -> int | None:
     # two characters after the cut: a clause of chars + 1 ("你可以试试，") is not left with one
-    for at in sorted(token_ends):
+    for at in token_ends:
         if start < at < end and len(_HAN.findall(text, start, at)) >= chars:
             return at if len(_HAN.findall(text, at, end)) >= 2 else None
     return None
@@ -110,12 +110,12 @@ class ClauseTokenizer(tokenize.SentenceTokenizer):
         # buffer is the reply from its start, and the stream calls the tokenizer after each pushed token:
         # the buffer's length at each call is where a token ended.
         first_words, first_chars = self._first_piece_words, self._first_piece_chars
-        token_ends: set[int] = set()
+        token_ends: list[int] = []
 
         def tokenizer(text: str) -> list[tuple[str, int, int]]:
             nonlocal first_words, first_chars
-            if first_chars:
-                token_ends.add(len(text))
+            if first_chars and (not token_ends or token_ends[-1] != len(text)):
+                token_ends.append(len(text))  # the buffer only grows until the first piece is cut
             pieces = split_clauses(text, self._min_weight, first_words, first_chars, token_ends)
             if len(pieces) > 1:
                 first_words = first_chars = 0

@@ -83,7 +83,7 @@ async def test_a_long_mandarin_first_clause_is_cut_after_its_first_characters_at
     # never inside a token: after 可以 (3 characters) comes 尝试, so the cut waits for its end
     assert await stream_pieces(SLEEP, 0, 3) == ["你可以", "尝试调整你的睡眠环境，", "比如保持安静。"]
     assert (await stream_pieces(SLEEP, 0, 0))[0] == "你可以尝试调整你的睡眠环境，"
-    # English words in the reply do not count as Mandarin characters, and the English cut stays English
+    # the English word limit does not apply to a Mandarin reply
     assert await stream_pieces(SLEEP, 4, 4) == ["你可以尝试", "调整你的睡眠环境，", "比如保持安静。"]
 
 
